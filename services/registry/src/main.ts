@@ -11,6 +11,7 @@ import { loadRegistryConfig, type RegistryConfig } from './config.js';
 import { createRegistryContext, type RegistryContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { registryRoutes } from './routes/index.js';
+import { startRegistryConsumers } from './consumers/index.js';
 
 export const registryModule: ServiceModule<RegistryConfig, RegistryContext> = {
   name: 'registry',
@@ -20,6 +21,7 @@ export const registryModule: ServiceModule<RegistryConfig, RegistryContext> = {
   ],
   createContext: createRegistryContext,
   routes: registryRoutes,
+  consumers: startRegistryConsumers,
 };
 
 if (isEntryPoint(import.meta.url)) {

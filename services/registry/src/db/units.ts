@@ -93,16 +93,27 @@ export async function activeChildren(db: Db, parentCodes: readonly string[]): Pr
 
 /** Codes from `code` up to its root, nearest first (excluding `code`). */
 export async function ancestorCodes(db: Db, code: string): Promise<string[]> {
-  const result = await sql<{ code: string }>`
-    with recursive up(code, parent_code, depth) as (
-      select code, parent_code, 0 from ${sql.table('units')} where code = ${code}
-      union all
-      select u.code, u.parent_code, up.depth + 1
-      from ${sql.table('units')} u join up on u.code = up.parent_code
-      where up.depth < 64
+  // The query builder (not raw SQL) so that table names get the service's schema.
+  const rows = await db
+    .withRecursive('up(code, parent_code, depth)', (qb) =>
+      qb
+        .selectFrom('units')
+        .select(['code', 'parent_code', sql<number>`0`.as('depth')])
+        .where('code', '=', code)
+        .unionAll((u) =>
+          u
+            .selectFrom('units')
+            .innerJoin('up', 'up.parent_code', 'units.code')
+            .select(['units.code', 'units.parent_code', sql<number>`up.depth + 1`.as('depth')])
+            .where('up.depth', '<', 64),
+        ),
     )
-    select code from up where depth > 0 order by depth`.execute(db);
-  return result.rows.map((r) => r.code);
+    .selectFrom('up')
+    .select('code')
+    .where('depth', '>', 0)
+    .orderBy('depth')
+    .execute();
+  return rows.map((r) => r.code);
 }
 
 export interface UnitEventInput {
@@ -171,19 +182,31 @@ export interface ResolvedCode {
 
 /** Follows successor edges from `code` until active units (or dead ends). */
 export async function resolveCode(db: Db, code: string): Promise<ResolvedCode> {
-  const result = await sql<{ code: string; event_id: number | null; depth: number }>`
-    with recursive walk(code, event_id, depth) as (
-      select ${code}::text, null::bigint, 0
-      union
-      select s.successor_code, s.event_id, w.depth + 1
-      from ${sql.table('unit_successors')} s join walk w on s.predecessor_code = w.code
-      where w.depth < 64
+  const rows = await db
+    .withRecursive('walk(code, event_id, depth)', (qb) =>
+      qb
+        .selectNoFrom([sql<string>`${code}::text`.as('code'), sql<number | null>`null::bigint`.as('event_id'), sql<number>`0`.as('depth')])
+        .union((u) =>
+          u
+            .selectFrom('unit_successors')
+            .innerJoin('walk', 'walk.code', 'unit_successors.predecessor_code')
+            .select([
+              'unit_successors.successor_code as code',
+              'unit_successors.event_id',
+              sql<number>`walk.depth + 1`.as('depth'),
+            ])
+            .where('walk.depth', '<', 64),
+        ),
     )
-    select code, event_id, depth from walk order by depth, event_id`.execute(db);
-  const codes = [...new Set(result.rows.map((r) => r.code))];
+    .selectFrom('walk')
+    .select(['code', 'event_id', 'depth'])
+    .orderBy('depth')
+    .orderBy('event_id')
+    .execute();
+  const codes = [...new Set(rows.map((r) => r.code))];
   const units = await findUnits(db, codes);
   const current = codes.map((c) => units.get(c)).filter((u): u is UnitRow => u?.status === 'active');
-  const eventIds = [...new Set(result.rows.flatMap((r) => (r.event_id === null ? [] : [Number(r.event_id)])))];
+  const eventIds = [...new Set(rows.flatMap((r) => (r.event_id === null ? [] : [Number(r.event_id)])))];
   return { current, eventIds };
 }
 

@@ -1,0 +1,177 @@
+/**
+ * The embedded mode: every service and the gateway in one process, on
+ * loopback ports, sharing one database pool and one bus. Postgres is PGlite
+ * under the data directory unless `databaseUrl` is given; the bus is NATS at
+ * `natsUrl`, else a private nats-server if one is on PATH, else in-process.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Bus } from '#lib/bus/bus.js';
+import type { BaseConfig } from '#lib/config.js';
+import type { DatabasePool } from '#lib/db/database.js';
+import { findNatsServer, type LocalNatsServer, startLocalNatsServer } from '#lib/embedded/nats-server.js';
+import { openBusFor, openDatabaseFor } from '#lib/infra.js';
+import type { Logger } from '#lib/logger.js';
+import { type RunningService, type ServiceModule, startService } from '#lib/service.js';
+import { shutdownTelemetry } from '#lib/telemetry.js';
+import { type RunningGateway, startGateway } from '../gateway/src/main.js';
+import { authModule } from '../services/auth/src/main.js';
+import { notificationModule } from '../services/notification/src/main.js';
+import type { RegistryContext } from '../services/registry/src/context.js';
+import { seedUnitTree, type UnitTreeFile } from '../services/registry/src/db/seed.js';
+import { registryModule } from '../services/registry/src/main.js';
+import { ssoModule } from '../services/sso/src/main.js';
+import { storageModule } from '../services/storage/src/main.js';
+import { transferModule } from '../services/transfer/src/main.js';
+
+export interface EmbeddedOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  readonly gatewayPort?: number;
+  /** A real Postgres; default PGlite under `dataDir`. */
+  readonly databaseUrl?: string;
+  /** A real NATS; `'auto'` (default) starts nats-server from PATH if present, `'memory'` forces the in-process bus. */
+  readonly nats?: string | 'auto' | 'memory';
+  /** Prefix of stream names and subjects. */
+  readonly busPrefix?: string;
+  /** Prefix of each service's schema name (tests isolate themselves with it). */
+  readonly schemaPrefix?: string;
+  /** Operator bootstrap token; default: read from, or generated into, the data directory. */
+  readonly bootstrapToken?: string;
+  /** Load the demo unit tree (deploy/seed/units-example.json) when the registry is empty. */
+  readonly seedDemo?: boolean;
+  readonly readMaxBytes?: number;
+  readonly logger: Logger;
+}
+
+export interface EmbeddedMesh {
+  readonly gateway: RunningGateway;
+  readonly services: ReadonlyArray<RunningService<unknown>>;
+  readonly registry: RunningService<RegistryContext>;
+  readonly bootstrapToken: string;
+  readonly bus: Bus;
+  readonly database: DatabasePool;
+  /** Where the bus is: a NATS URL, or "in-process". */
+  readonly busLocation: string;
+  close(): Promise<void>;
+}
+
+const DEMO_TREE = new URL('../deploy/seed/units-example.json', import.meta.url);
+
+export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<EmbeddedMesh> {
+  const { logger } = options;
+  mkdirSync(options.dataDir, { recursive: true });
+  const stack: Array<() => Promise<void>> = [];
+  const unwind = async () => {
+    for (const fn of stack.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
+  };
+  try {
+    let natsUrl: string | undefined;
+    let localNats: LocalNatsServer | undefined;
+    const nats = options.nats ?? 'auto';
+    if (nats === 'auto') {
+      if (findNatsServer() !== undefined) {
+        localNats = await startLocalNatsServer(join(options.dataDir, 'nats'), logger);
+        stack.push(() => localNats!.stop());
+        natsUrl = localNats.url;
+      } else {
+        logger.warn('no nats-server on PATH: using the in-process bus (single process only)');
+      }
+    } else if (nats !== 'memory') {
+      natsUrl = nats;
+    }
+
+    const base: BaseConfig = {
+      service: 'embedded',
+      host: options.host ?? '127.0.0.1',
+      port: 0,
+      logLevel: logger.level,
+      databaseUrl: options.databaseUrl,
+      dbSchema: 'embedded',
+      dataDir: options.dataDir,
+      natsUrl,
+      busPrefix: options.busPrefix ?? 'LGSP',
+      readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    };
+    const database = await openDatabaseFor(base);
+    stack.push(() => database.close());
+    const bus = await openBusFor(base, logger);
+    stack.push(() => bus.close());
+
+    const shared = { database, bus, logger };
+    const configFor = (service: string): BaseConfig => ({
+      ...base,
+      service,
+      dbSchema: `${options.schemaPrefix ?? ''}${service}`,
+    });
+    const start = async <Ctx>(module: ServiceModule<BaseConfig, Ctx>): Promise<RunningService<Ctx>> => {
+      const running = await startService(module, configFor(module.name), shared);
+      stack.push(() => running.close());
+      return running;
+    };
+
+    const registry = await start(registryModule);
+    const others = [
+      await start(authModule),
+      await start(transferModule),
+      await start(storageModule),
+      await start(notificationModule),
+      await start(ssoModule),
+    ];
+
+    if (options.seedDemo ?? false) {
+      const tree = JSON.parse(readFileSync(DEMO_TREE, 'utf8')) as UnitTreeFile;
+      const seeded = await seedUnitTree(registry.context.db, base.busPrefix, tree, {
+        localZone: { code: 'H26', name: 'LGSP tỉnh Hải Dương' },
+      });
+      registry.context.outbox.wake();
+      if (seeded.units > 0) logger.info(seeded, 'demo unit tree loaded');
+    }
+
+    const bootstrapToken = options.bootstrapToken ?? readOrCreateToken(join(options.dataDir, 'bootstrap-token'));
+    const gateway = await startGateway(
+      {
+        host: base.host,
+        port: options.gatewayPort ?? 8080,
+        logLevel: logger.level,
+        upstreams: { registry: hostPort(registry.url) },
+        bootstrapToken,
+        readMaxBytes: base.readMaxBytes,
+        defaultTimeoutMs: 30_000,
+      },
+      logger,
+    );
+    stack.push(() => gateway.close());
+
+    let closing: Promise<void> | undefined;
+    return {
+      gateway,
+      registry,
+      services: [registry, ...others] as RunningService<unknown>[],
+      bootstrapToken,
+      bus,
+      database,
+      busLocation: natsUrl ?? 'in-process',
+      close: () => {
+        closing ??= unwind().then(() => shutdownTelemetry());
+        return closing;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+function hostPort(url: string): string {
+  return new URL(url).host;
+}
+
+/** The token is kept so that the operator's scripts keep working across restarts. */
+function readOrCreateToken(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}

@@ -1,0 +1,7 @@
+import type { Migrations } from '#lib/db/migrate.js';
+import * as m0001 from './0001_initial.js';
+
+/** Every migration of the auth schema, in order. */
+export const migrations: Migrations = {
+  '0001_initial': m0001,
+};

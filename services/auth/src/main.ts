@@ -1,0 +1,29 @@
+/**
+ * The auth service: credentials, request signatures, session tokens (Art. 4.4, 10).
+ * Run alone with `tsx services/auth/src/main.ts`, or inside the embedded mode.
+ */
+import { streamName, subjectOf } from '#lib/infra.js';
+import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
+import { createLogger } from '#lib/logger.js';
+import { type ServiceModule, startService } from '#lib/service.js';
+import { loadAuthConfig, type AuthConfig } from './config.js';
+import { startAuthConsumers } from './consumers/index.js';
+import { createAuthContext, type AuthContext } from './context.js';
+import { migrations } from './db/migrations/index.js';
+import { authRoutes } from './routes/index.js';
+
+export const authModule: ServiceModule<AuthConfig, AuthContext> = {
+  name: 'auth',
+  migrations,
+  streams: (config) => [
+    { name: streamName(config.busPrefix, 'auth'), subjects: [subjectOf(config.busPrefix, 'auth', '>')] },
+  ],
+  createContext: createAuthContext,
+  routes: authRoutes,
+  consumers: startAuthConsumers,
+};
+
+if (isEntryPoint(import.meta.url)) {
+  const config = loadAuthConfig();
+  runUntilSignal(() => startService(authModule, config), createLogger({ level: config.logLevel }));
+}
