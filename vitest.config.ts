@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['services/*/test/**/*.test.ts', 'gateway/test/**/*.test.ts', 'lib/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'services/*/test/**/*.test.ts',
+      'gateway/test/**/*.test.ts',
+      'lib/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

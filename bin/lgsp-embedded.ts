@@ -7,10 +7,11 @@
  *   NATS_URL        a real NATS instead of a private nats-server / the in-process bus
  *   LGSP_DEMO_SEED  load the demo unit tree on first start (default true)
  */
-import { startEmbeddedMesh } from '../embedded/mesh.js';
+
 import { EnvReader } from '#lib/config.js';
 import { runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger } from '#lib/logger.js';
+import { startEmbeddedMesh } from '../embedded/mesh.js';
 
 const env = new EnvReader();
 const options = {
@@ -41,7 +42,7 @@ runUntilSignal(async () => {
     '',
     `  gateway (gRPC, gRPC-Web, Connect JSON)  ${mesh.gateway.url}`,
     `  health / readiness / metrics            ${mesh.gateway.url}/healthz  /readyz  /metrics`,
-    ...mesh.services.map((s) => `  ${s.name.padEnd(38)} ${s.url}`),
+    ...mesh.services.map((s) => `  ${s.name.padEnd(39)} ${s.url}`),
     `  database                                ${mesh.database.kind === 'pglite' ? `PGlite in ${options.dataDir}/pglite` : 'DATABASE_URL'}`,
     `  bus                                     ${mesh.busLocation}`,
     '',

@@ -64,7 +64,8 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
   mkdirSync(options.dataDir, { recursive: true });
   const stack: Array<() => Promise<void>> = [];
   const unwind = async () => {
-    for (const fn of stack.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
+    for (const fn of stack.reverse())
+      await fn().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
   };
   try {
     let natsUrl: string | undefined;
@@ -129,7 +130,8 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
       if (seeded.units > 0) logger.info(seeded, 'demo unit tree loaded');
     }
 
-    const bootstrapToken = options.bootstrapToken ?? readOrCreateToken(join(options.dataDir, 'bootstrap-token'));
+    const bootstrapToken =
+      options.bootstrapToken ?? readOrCreateToken(join(options.dataDir, 'bootstrap-token'));
     const gateway = await startGateway(
       {
         host: base.host,

@@ -14,12 +14,16 @@ export interface Closable {
 export function runUntilSignal(start: () => Promise<Closable>, logger: Logger): void {
   let running: Closable | undefined;
   let stopping = false;
+  let firstSignalAt = 0;
   const stop = (signal: NodeJS.Signals) => {
+    // npm and tsx relay the terminal's signal, so one Ctrl-C can arrive twice: only a later one forces.
+    if (stopping && Date.now() - firstSignalAt < 1_000) return;
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(130);
     }
     stopping = true;
+    firstSignalAt = Date.now();
     logger.info({ signal }, 'shutting down');
     void (running?.close() ?? Promise.resolve()).then(
       () => {

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -17,7 +17,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     base: options.service === undefined ? {} : { service: options.service },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['*.secret', '*.secretKey', '*.password', '*.authorization', '*.token', 'req.headers.authorization'],
+      paths: [
+        '*.secret',
+        '*.secretKey',
+        '*.password',
+        '*.authorization',
+        '*.token',
+        'req.headers.authorization',
+      ],
       censor: '[redacted]',
     },
   });

@@ -65,7 +65,8 @@ export async function startService<C extends BaseConfig, Ctx>(
   initTelemetry(module.name);
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
+    for (const fn of cleanups.reverse())
+      await fn().catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));
   };
   try {
     const database = shared.database ?? (await openDatabaseFor(config));

@@ -7,8 +7,8 @@
  */
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { context, metrics, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -27,7 +27,9 @@ let state: TelemetryState | undefined;
 /** Sets up the process-wide providers once; later calls return the same state. */
 export function initTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): TelemetryState {
   if (state !== undefined) return state;
-  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: env['OTEL_SERVICE_NAME'] ?? `lgsp-${serviceName}` });
+  const resource = resourceFromAttributes({
+    [ATTR_SERVICE_NAME]: env['OTEL_SERVICE_NAME'] ?? `lgsp-${serviceName}`,
+  });
   const exporter = new PrometheusExporter({ preventServerStart: true });
   const meterProvider = new MeterProvider({ resource, readers: [exporter] });
   metrics.setGlobalMeterProvider(meterProvider);
@@ -70,7 +72,9 @@ export function rpcTelemetryInterceptor(serviceName: string): Interceptor {
   const duration = meter.createHistogram('lgsp_rpc_server_duration_seconds', {
     description: 'Time to answer an RPC (until the response headers for streams)',
     unit: 's',
-    advice: { explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
+    advice: {
+      explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    },
   });
   const tracer = trace.getTracer(`lgsp.${serviceName}`);
   return (next) => async (req) => {
@@ -83,7 +87,11 @@ export function rpcTelemetryInterceptor(serviceName: string): Interceptor {
       method,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'rpc.system': 'connect_rpc', 'rpc.service': req.service.typeName, 'rpc.method': req.method.name },
+        attributes: {
+          'rpc.system': 'connect_rpc',
+          'rpc.service': req.service.typeName,
+          'rpc.method': req.method.name,
+        },
       },
       parent,
     );

@@ -13,7 +13,9 @@ export default async function setup(): Promise<void> {
     await client.connect();
     await client.query('select 1');
   } catch (error) {
-    problems.push(`PostgreSQL at ${redact(TEST_DATABASE_URL)} is not reachable (${(error as Error).message})`);
+    problems.push(
+      `PostgreSQL at ${redact(TEST_DATABASE_URL)} is not reachable (${(error as Error).message})`,
+    );
   } finally {
     await client.end().catch(() => {});
   }

@@ -7,8 +7,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
-import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
+import { CallerKind, CallerSchema, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
 import { ADMIN_ROLE, callerKey, REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -28,13 +27,22 @@ export function authenticationInterceptor(bootstrapToken: string | undefined): I
       throw new ConnectError('the credential was not accepted', Code.Unauthenticated, undefined, [
         {
           desc: ErrorInfoSchema,
-          value: { reason: 'CREDENTIAL_REJECTED', domain: 'gateway.lgsp', metadata: { request_id: requestId } },
+          value: {
+            reason: 'CREDENTIAL_REJECTED',
+            domain: 'gateway.lgsp',
+            metadata: { request_id: requestId },
+          },
         },
       ]);
     }
     req.contextValues.set(
       callerKey,
-      create(CallerSchema, { kind: CallerKind.OPERATOR, subject: 'operator:bootstrap', roles: [ADMIN_ROLE], requestId }),
+      create(CallerSchema, {
+        kind: CallerKind.OPERATOR,
+        subject: 'operator:bootstrap',
+        roles: [ADMIN_ROLE],
+        requestId,
+      }),
     );
     return next(req);
   };

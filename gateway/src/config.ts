@@ -29,7 +29,11 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   const config: GatewayConfig = {
     host: reader.string('LGSP_HOST', '127.0.0.1'),
     port: reader.int('PORT', GATEWAY_DEFAULT_PORT, { min: 0, max: 65535 }),
-    logLevel: reader.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    logLevel: reader.oneOf(
+      'LOG_LEVEL',
+      ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      'info',
+    ),
     upstreams: { registry: reader.string('REGISTRY_ADDR', '127.0.0.1:7101') },
     bootstrapToken,
     readMaxBytes: reader.int('LGSP_READ_MAX_BYTES', 4 * 1024 * 1024, { min: 1024 }),

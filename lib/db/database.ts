@@ -43,7 +43,11 @@ export async function openDatabase(source: DatabaseSource): Promise<DatabasePool
   return wrap('pglite', dialect, () => pool.end());
 }
 
-function wrap(kind: DatabaseSource['kind'], dialect: PostgresDialect, end: () => Promise<void>): DatabasePool {
+function wrap(
+  kind: DatabaseSource['kind'],
+  dialect: PostgresDialect,
+  end: () => Promise<void>,
+): DatabasePool {
   const root = new Kysely<Record<string, never>>({ dialect });
   let closed = false;
   return {

@@ -9,7 +9,11 @@ import { type Migration, Migrator } from 'kysely/migration';
 
 export type Migrations = Readonly<Record<string, Migration>>;
 
-export async function migrateToLatest(db: Kysely<unknown>, schema: string, migrations: Migrations): Promise<string[]> {
+export async function migrateToLatest(
+  db: Kysely<unknown>,
+  schema: string,
+  migrations: Migrations,
+): Promise<string[]> {
   await db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`lgsp.schema.${schema}`}))`.execute(trx);
     await sql`create schema if not exists ${sql.id(schema)}`.execute(trx);

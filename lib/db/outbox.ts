@@ -55,7 +55,10 @@ export interface OutboxEvent {
 }
 
 /** Records an event in the caller's transaction; returns its id. */
-export async function enqueueEvent<DB extends OutboxDatabase>(trx: Kysely<DB>, event: OutboxEvent): Promise<string> {
+export async function enqueueEvent<DB extends OutboxDatabase>(
+  trx: Kysely<DB>,
+  event: OutboxEvent,
+): Promise<string> {
   const id = randomUUID();
   await (trx as unknown as Kysely<OutboxDatabase>)
     .insertInto('outbox')

@@ -10,7 +10,10 @@
 import { PGlite, types } from '@electric-sql/pglite';
 
 export interface PgliteLease {
-  query(sql: string, params?: readonly unknown[]): Promise<{ command?: string; rowCount?: number; rows: unknown[] }>;
+  query(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<{ command?: string; rowCount?: number; rows: unknown[] }>;
   release(): void;
 }
 

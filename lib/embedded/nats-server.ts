@@ -24,7 +24,8 @@ export async function startLocalNatsServer(storeDir: string, logger: Logger): Pr
   const child: ChildProcess = spawn(
     'nats-server',
     ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '--server_name', 'lgsp-embedded'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group: a Ctrl-C must not stop the bus before the services have drained.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -45,7 +46,11 @@ export async function startLocalNatsServer(storeDir: string, logger: Logger): Pr
   };
 }
 
-async function waitForPort(port: number, exited: Promise<number | null>, stderr: () => string): Promise<void> {
+async function waitForPort(
+  port: number,
+  exited: Promise<number | null>,
+  stderr: () => string,
+): Promise<void> {
   const deadline = Date.now() + 10_000;
   let gone = false;
   void exited.then(() => {

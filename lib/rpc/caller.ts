@@ -5,7 +5,12 @@
  * (Kubernetes NetworkPolicies admit only the gateway and peer services).
  */
 import { create, toBinary } from '@bufbuild/protobuf';
-import { createContextKey, decodeBinaryHeader, encodeBinaryHeader, type HandlerContext } from '@connectrpc/connect';
+import {
+  createContextKey,
+  decodeBinaryHeader,
+  encodeBinaryHeader,
+  type HandlerContext,
+} from '@connectrpc/connect';
 import { type Caller, CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
 import { PermissionDeniedError, UnauthenticatedError } from '../errors.js';
 
@@ -46,7 +51,10 @@ export function requireAdmin(ctx: HandlerContext): Caller {
   const caller = callerOf(ctx);
   if (isAdmin(caller)) return caller;
   if (caller.kind === CallerKind.ANONYMOUS || caller.kind === CallerKind.UNSPECIFIED) {
-    throw new UnauthenticatedError('AUTHENTICATION_REQUIRED', 'this operation needs an administrator credential');
+    throw new UnauthenticatedError(
+      'AUTHENTICATION_REQUIRED',
+      'this operation needs an administrator credential',
+    );
   }
   throw new PermissionDeniedError('ADMIN_REQUIRED', 'this operation needs the administrator role', {
     subject: caller.subject,

@@ -8,7 +8,7 @@
  * calls that never reached a server. The messages stay protobuf-es messages:
  * grpc-js only sees the bytes from `toBinary`/`fromBinary`.
  */
-import * as grpc from '@grpc/grpc-js';
+
 import {
   create,
   type DescMessage,
@@ -19,9 +19,17 @@ import {
   type MessageShape,
   toBinary,
 } from '@bufbuild/protobuf';
-import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  type StreamResponse,
+  type Transport,
+  type UnaryResponse,
+} from '@connectrpc/connect';
 import { findTrailerError } from '@connectrpc/connect/protocol-grpc';
+import * as grpc from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
+import { BadRequestSchema, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
 
 export interface GrpcTransportOptions {
   /** `host:port`; a DNS name resolves to every replica behind it (use a headless Service). */
@@ -55,9 +63,10 @@ export interface GrpcTransport extends Transport {
 }
 
 export function createGrpcTransport(options: GrpcTransportOptions): GrpcTransport {
-  const target = /^[a-z]+:/.test(options.address) && !/^[\w.-]+:\d+$/.test(options.address)
-    ? options.address
-    : `dns:///${options.address}`;
+  const target =
+    /^[a-z]+:/.test(options.address) && !/^[\w.-]+:\d+$/.test(options.address)
+      ? options.address
+      : `dns:///${options.address}`;
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
     'grpc.service_config': RETRY_SERVICE_CONFIG,
     'grpc.enable_retries': 1,
@@ -128,21 +137,28 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
       if (method.methodKind === 'client_streaming') {
         return new Promise<StreamResponse<I, O>>((resolve, reject) => {
           let responseHeader = new Headers();
-          const call = client.makeClientStreamRequest(p, serialize, deserialize, metadata, options, (error, output) => {
-            signal?.removeEventListener('abort', cancel);
-            if (error !== null || output === undefined) {
-              reject(toConnectError(error));
-              return;
-            }
-            resolve({
-              stream: true as const,
-              service: method.parent,
-              method,
-              header: responseHeader,
-              trailer: new Headers(),
-              message: once(output),
-            });
-          });
+          const call = client.makeClientStreamRequest(
+            p,
+            serialize,
+            deserialize,
+            metadata,
+            options,
+            (error, output) => {
+              signal?.removeEventListener('abort', cancel);
+              if (error !== null || output === undefined) {
+                reject(toConnectError(error));
+                return;
+              }
+              resolve({
+                stream: true as const,
+                service: method.parent,
+                method,
+                header: responseHeader,
+                trailer: new Headers(),
+                message: once(output),
+              });
+            },
+          );
           call.on('metadata', (md: grpc.Metadata) => {
             responseHeader = fromMetadata(md);
           });
@@ -154,7 +170,14 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
       const call: grpc.ClientReadableStream<MessageShape<O>> =
         method.methodKind === 'bidi_streaming'
           ? client.makeBidiStreamRequest(p, serialize, deserialize, metadata, options)
-          : client.makeServerStreamRequest(p, serialize, deserialize, await first(method.input, input), metadata, options);
+          : client.makeServerStreamRequest(
+              p,
+              serialize,
+              deserialize,
+              await first(method.input, input),
+              metadata,
+              options,
+            );
       if (method.methodKind === 'bidi_streaming') {
         void pump(method.input, input, call as grpc.ClientDuplexStream<MessageShape<I>, MessageShape<O>>);
       }
@@ -200,7 +223,10 @@ function toMetadata(header: HeaderInit | undefined): grpc.Metadata {
 function fromMetadata(metadata: grpc.Metadata): Headers {
   const headers = new Headers();
   for (const [key, values] of Object.entries(metadata.getMap())) {
-    headers.append(key, Buffer.isBuffer(values) ? values.toString('base64').replace(/=+$/, '') : String(values));
+    headers.append(
+      key,
+      Buffer.isBuffer(values) ? values.toString('base64').replace(/=+$/, '') : String(values),
+    );
   }
   return headers;
 }
@@ -212,8 +238,23 @@ function toConnectError(error: grpc.ServiceError | null | undefined): ConnectErr
   trailer.set('grpc-status', String(error.code));
   trailer.set('grpc-message', encodeURIComponent(error.details ?? ''));
   const found = findTrailerError(trailer);
-  if (found !== undefined) return found;
+  if (found !== undefined) return withKnownDetails(found);
   return new ConnectError(error.details ?? 'call failed', (error.code as number as Code) || Code.Unknown);
+}
+
+const KNOWN_DETAILS = [BadRequestSchema, ErrorInfoSchema];
+
+/**
+ * Details arrive as bytes with a type name; turning the known ones back into
+ * messages lets a JSON client of the gateway read them (the "debug" field).
+ */
+function withKnownDetails(error: ConnectError): ConnectError {
+  error.details = error.details.map((detail) => {
+    if ('desc' in detail) return detail;
+    const desc = KNOWN_DETAILS.find((d) => d.typeName === detail.type);
+    return desc === undefined ? detail : { desc, value: fromBinary(desc, detail.value) };
+  });
+  return error;
 }
 
 async function first<I extends DescMessage>(schema: I, input: AsyncIterable<MessageInitShape<I>>) {

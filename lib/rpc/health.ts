@@ -5,7 +5,7 @@
  * the replica out of load balancing without restarting it.
  */
 import type { ServiceImpl } from '@connectrpc/connect';
-import { Health, HealthCheckResponse_ServingStatus } from '#gen/grpc/health/v1/health_pb.js';
+import { type Health, HealthCheckResponse_ServingStatus } from '#gen/grpc/health/v1/health_pb.js';
 import type { HttpRoute } from './server.js';
 
 export type Check = () => Promise<void>;
@@ -39,7 +39,10 @@ export function createHealthMonitor(checks: Readonly<Record<string, Check>>): He
           await withTimeout(check(), CHECK_TIMEOUT_MS);
           return [name, { ok: true }] as const;
         } catch (error) {
-          return [name, { ok: false, error: error instanceof Error ? error.message : String(error) }] as const;
+          return [
+            name,
+            { ok: false, error: error instanceof Error ? error.message : String(error) },
+          ] as const;
         }
       }),
     );
@@ -48,14 +51,17 @@ export function createHealthMonitor(checks: Readonly<Record<string, Check>>): He
   };
 
   const readiness = (): Promise<Readiness> => {
-    if (draining) return Promise.resolve({ ready: false, checks: { shutdown: { ok: false, error: 'draining' } } });
+    if (draining)
+      return Promise.resolve({ ready: false, checks: { shutdown: { ok: false, error: 'draining' } } });
     const now = Date.now();
     if (cached === undefined || now - cached.at > CACHE_MS) cached = { at: now, value: evaluate() };
     return cached.value;
   };
 
   const status = async () =>
-    (await readiness()).ready ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING;
+    (await readiness()).ready
+      ? HealthCheckResponse_ServingStatus.SERVING
+      : HealthCheckResponse_ServingStatus.NOT_SERVING;
 
   return {
     readiness,

@@ -28,7 +28,9 @@ export function readPage(pageSize: number, pageToken: string, violations: Violat
 
 /** The token of the page after this one, or empty when this page was not full. */
 export function nextPageToken(page: Page, returned: number): string {
-  return returned < page.limit ? '' : Buffer.from(JSON.stringify({ o: page.offset + returned })).toString('base64url');
+  return returned < page.limit
+    ? ''
+    : Buffer.from(JSON.stringify({ o: page.offset + returned })).toString('base64url');
 }
 
 function decodeToken(token: string): number | undefined {

@@ -6,6 +6,8 @@
  * each connection pick the protocol: every HTTP/2 connection opens with the
  * fixed client preface "PRI * HTTP/2.0".
  */
+
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -15,7 +17,6 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.js';
 import { CALLER_HEADER, callerKey, decodeCaller, REQUEST_ID_HEADER } from './caller.js';
 import { errorInterceptor } from './error-interceptor.js';
-import { randomUUID } from 'node:crypto';
 
 type NodeHandler = Parameters<typeof connectNodeAdapter>[0]['fallback'] & {};
 export type HttpRoute = (req: Parameters<NodeHandler>[0], res: Parameters<NodeHandler>[1]) => void;
@@ -152,6 +153,7 @@ function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Ser
     socket.once('readable', () => routeConnection(socket, h1, h2));
     return;
   }
-  const isHttp2 = head.length >= HTTP2_PREFACE.length && head.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE);
+  const isHttp2 =
+    head.length >= HTTP2_PREFACE.length && head.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE);
   (isHttp2 ? h2 : h1).emit('connection', socket);
 }

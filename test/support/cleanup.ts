@@ -8,7 +8,8 @@ export async function dropSchemas(schemas: readonly string[]): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
-    for (const schema of schemas) await client.query(`drop schema if exists "${schema.replace(/"/g, '')}" cascade`);
+    for (const schema of schemas)
+      await client.query(`drop schema if exists "${schema.replace(/"/g, '')}" cascade`);
   } finally {
     await client.end();
   }

@@ -43,18 +43,36 @@ function handlerFor(method: DescMethod, transport: Transport, timeout: Timeout) 
   switch (streaming.methodKind) {
     case 'server_streaming':
       return async function* (req: object, ctx: HandlerContext) {
-        const res = await transport.stream(streaming, ctx.signal, timeout(ctx), forwardHeaders(ctx), single(req) as never);
+        const res = await transport.stream(
+          streaming,
+          ctx.signal,
+          timeout(ctx),
+          forwardHeaders(ctx),
+          single(req) as never,
+        );
         yield* res.message;
       };
     case 'client_streaming':
       return async (reqs: AsyncIterable<object>, ctx: HandlerContext) => {
-        const res = await transport.stream(streaming, ctx.signal, timeout(ctx), forwardHeaders(ctx), reqs as never);
+        const res = await transport.stream(
+          streaming,
+          ctx.signal,
+          timeout(ctx),
+          forwardHeaders(ctx),
+          reqs as never,
+        );
         for await (const message of res.message) return message;
         throw new Error(`${method.name}: upstream sent no response`);
       };
     case 'bidi_streaming':
       return async function* (reqs: AsyncIterable<object>, ctx: HandlerContext) {
-        const res = await transport.stream(streaming, ctx.signal, timeout(ctx), forwardHeaders(ctx), reqs as never);
+        const res = await transport.stream(
+          streaming,
+          ctx.signal,
+          timeout(ctx),
+          forwardHeaders(ctx),
+          reqs as never,
+        );
         yield* res.message;
       };
   }

@@ -6,9 +6,9 @@ import { streamName, subjectOf } from '#lib/infra.js';
 import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger } from '#lib/logger.js';
 import { type ServiceModule, startService } from '#lib/service.js';
-import { loadAuthConfig, type AuthConfig } from './config.js';
+import { type AuthConfig, loadAuthConfig } from './config.js';
 import { startAuthConsumers } from './consumers/index.js';
-import { createAuthContext, type AuthContext } from './context.js';
+import { type AuthContext, createAuthContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { authRoutes } from './routes/index.js';
 

@@ -16,7 +16,10 @@ export const notificationModule: ServiceModule<NotificationConfig, NotificationC
   name: 'notification',
   migrations,
   streams: (config) => [
-    { name: streamName(config.busPrefix, 'notification'), subjects: [subjectOf(config.busPrefix, 'notification', '>')] },
+    {
+      name: streamName(config.busPrefix, 'notification'),
+      subjects: [subjectOf(config.busPrefix, 'notification', '>')],
+    },
   ],
   createContext: createNotificationContext,
   routes: notificationRoutes,

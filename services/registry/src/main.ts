@@ -3,21 +3,25 @@
  * Run alone with `tsx services/registry/src/main.ts` (configuration from the
  * environment, see docs/operations.md), or inside the embedded mode.
  */
+
+import { streamName, subjectOf } from '#lib/infra.js';
 import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger } from '#lib/logger.js';
 import { type ServiceModule, startService } from '#lib/service.js';
-import { streamName, subjectOf } from '#lib/infra.js';
 import { loadRegistryConfig, type RegistryConfig } from './config.js';
+import { startRegistryConsumers } from './consumers/index.js';
 import { createRegistryContext, type RegistryContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { registryRoutes } from './routes/index.js';
-import { startRegistryConsumers } from './consumers/index.js';
 
 export const registryModule: ServiceModule<RegistryConfig, RegistryContext> = {
   name: 'registry',
   migrations,
   streams: (config) => [
-    { name: streamName(config.busPrefix, 'registry'), subjects: [subjectOf(config.busPrefix, 'registry', '>')] },
+    {
+      name: streamName(config.busPrefix, 'registry'),
+      subjects: [subjectOf(config.busPrefix, 'registry', '>')],
+    },
   ],
   createContext: createRegistryContext,
   routes: registryRoutes,

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createClient } from '@connectrpc/connect';
 import { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
-import { createGrpcTransport } from '#lib/rpc/grpc-transport.js';
 import { silentLogger } from '#lib/logger.js';
+import { createGrpcTransport } from '#lib/rpc/grpc-transport.js';
 import { startService } from '#lib/service.js';
 import { deleteStreams, dropSchemas } from '../../../test/support/cleanup.js';
 import { TEST_DATABASE_URL, TEST_NATS_URL, uniqueName } from '../../../test/support/env.js';
@@ -30,9 +30,15 @@ export async function startTestRegistry(options: { seed?: boolean } = {}) {
     busPrefix,
     readMaxBytes: 1024 * 1024,
   };
-  const running = await startService(registryModule, config, process.env['TEST_LOG_LEVEL'] ? {} : { logger: silentLogger() });
+  const running = await startService(
+    registryModule,
+    config,
+    process.env['TEST_LOG_LEVEL'] ? {} : { logger: silentLogger() },
+  );
   if (options.seed ?? true) {
-    await seedUnitTree(running.context.db, busPrefix, demoTree, { localZone: { code: 'H26', name: 'LGSP H26' } });
+    await seedUnitTree(running.context.db, busPrefix, demoTree, {
+      localZone: { code: 'H26', name: 'LGSP H26' },
+    });
   }
   const transport = createGrpcTransport({ address: new URL(running.url).host });
   return {

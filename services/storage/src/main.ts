@@ -16,7 +16,10 @@ export const storageModule: ServiceModule<StorageConfig, StorageContext> = {
   name: 'storage',
   migrations,
   streams: (config) => [
-    { name: streamName(config.busPrefix, 'storage'), subjects: [subjectOf(config.busPrefix, 'storage', '>')] },
+    {
+      name: streamName(config.busPrefix, 'storage'),
+      subjects: [subjectOf(config.busPrefix, 'storage', '>')],
+    },
   ],
   createContext: createStorageContext,
   routes: storageRoutes,

@@ -16,7 +16,10 @@ export const transferModule: ServiceModule<TransferConfig, TransferContext> = {
   name: 'transfer',
   migrations,
   streams: (config) => [
-    { name: streamName(config.busPrefix, 'transfer'), subjects: [subjectOf(config.busPrefix, 'transfer', '>')] },
+    {
+      name: streamName(config.busPrefix, 'transfer'),
+      subjects: [subjectOf(config.busPrefix, 'transfer', '>')],
+    },
   ],
   createContext: createTransferContext,
   routes: transferRoutes,

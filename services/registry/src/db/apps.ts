@@ -63,9 +63,16 @@ export async function updateApp(trx: Db, id: string, changes: AppChanges): Promi
     .executeTakeFirstOrThrow();
 }
 
-export async function appsOfUnits(db: Db, unitCodes: readonly string[], onlyActive: boolean): Promise<AppRow[]> {
+export async function appsOfUnits(
+  db: Db,
+  unitCodes: readonly string[],
+  onlyActive: boolean,
+): Promise<AppRow[]> {
   if (unitCodes.length === 0) return [];
-  let query = db.selectFrom('apps').selectAll().where('unit_code', 'in', [...unitCodes]);
+  let query = db
+    .selectFrom('apps')
+    .selectAll()
+    .where('unit_code', 'in', [...unitCodes]);
   if (onlyActive) query = query.where('status', '=', 'active');
   return query.orderBy('id').execute();
 }

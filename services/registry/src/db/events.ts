@@ -21,7 +21,12 @@ export const registrySubjects = (prefix: string) => ({
   zone: subjectOf(prefix, 'registry', 'zone'),
 });
 
-export async function emitUnitChanged(trx: Db, prefix: string, event: UnitEvent, units: Unit[]): Promise<void> {
+export async function emitUnitChanged(
+  trx: Db,
+  prefix: string,
+  event: UnitEvent,
+  units: Unit[],
+): Promise<void> {
   await enqueueEvent(trx, {
     subject: registrySubjects(prefix).unit,
     payload: toBinary(UnitChangedSchema, create(UnitChangedSchema, { event, units })),
@@ -35,7 +40,12 @@ export async function emitAppChanged(trx: Db, prefix: string, app: App): Promise
   });
 }
 
-export async function emitGrantChanged(trx: Db, prefix: string, grant: Grant, deleted: boolean): Promise<void> {
+export async function emitGrantChanged(
+  trx: Db,
+  prefix: string,
+  grant: Grant,
+  deleted: boolean,
+): Promise<void> {
   await enqueueEvent(trx, {
     subject: registrySubjects(prefix).grant,
     payload: toBinary(GrantChangedSchema, create(GrantChangedSchema, { grant, deleted })),

@@ -43,12 +43,18 @@ export async function deleteGrant(trx: Db, id: string): Promise<GrantRow | undef
 
 export async function listGrants(
   db: Db,
-  filter: { subjectUnitCode?: string; subjectAppId?: string; subjectAppUnitCode?: string; action?: GrantActionName },
+  filter: {
+    subjectUnitCode?: string;
+    subjectAppId?: string;
+    subjectAppUnitCode?: string;
+    action?: GrantActionName;
+  },
   offset: number,
   limit: number,
 ): Promise<GrantRow[]> {
   let query = db.selectFrom('grants').selectAll();
-  if (filter.subjectUnitCode !== undefined) query = query.where('subject_unit_code', '=', filter.subjectUnitCode);
+  if (filter.subjectUnitCode !== undefined)
+    query = query.where('subject_unit_code', '=', filter.subjectUnitCode);
   if (filter.subjectAppId !== undefined) {
     const { subjectAppId, subjectAppUnitCode } = filter;
     query = query.where((eb) =>

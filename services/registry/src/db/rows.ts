@@ -33,7 +33,13 @@ import type {
   ZoneTable,
 } from './schema.js';
 
-type Row<T> = { [K in keyof T]: T[K] extends import('kysely').ColumnType<infer S, unknown, unknown> ? S : T[K] extends import('kysely').Generated<infer G> ? G : T[K] };
+type Row<T> = {
+  [K in keyof T]: T[K] extends import('kysely').ColumnType<infer S, unknown, unknown>
+    ? S
+    : T[K] extends import('kysely').Generated<infer G>
+      ? G
+      : T[K];
+};
 
 export type UnitRow = Row<UnitTable>;
 export type UnitEventRow = Row<UnitEventTable>;

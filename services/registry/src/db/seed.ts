@@ -4,9 +4,9 @@
  * Units that already exist are left as they are, so the import can be re-run.
  */
 import type { Kysely } from 'kysely';
+import { emitUnitChanged, emitZoneChanged } from './events.js';
 import { toUnit, toUnitEvent, toZone } from './rows.js';
 import type { RegistryDatabase, UnitKindName } from './schema.js';
-import { emitUnitChanged, emitZoneChanged } from './events.js';
 import { findUnit, insertUnit, insertUnitEvent } from './units.js';
 import { findZone, upsertZone } from './zones.js';
 
@@ -55,7 +55,10 @@ export async function seedUnitTree(
       if ((await findZone(trx, peer.zone)) === undefined) {
         const zone = await upsertZone(trx, {
           code: peer.zone,
-          name: peer.zone === 'national' ? 'Nền tảng tích hợp, chia sẻ dữ liệu quốc gia (NGSP)' : `LGSP ${peer.zone}`,
+          name:
+            peer.zone === 'national'
+              ? 'Nền tảng tích hợp, chia sẻ dữ liệu quốc gia (NGSP)'
+              : `LGSP ${peer.zone}`,
           local: false,
           endpoint: options.peerEndpoint?.(peer.zone) ?? `https://lgsp.${peer.zone.toLowerCase()}.invalid`,
           unitCodePatterns: peer.zone === 'national' ? [] : [`*.*.*.${peer.zone}`],
@@ -65,8 +68,20 @@ export async function seedUnitTree(
       }
     }
     const pending = [
-      ...tree.units.map((u) => ({ code: u.code, name: u.name, parent: u.parent, kind: KINDS[u.kind] ?? 'other', zone: null })),
-      ...(tree.peer_zone_units ?? []).map((u) => ({ code: u.code, name: u.name, parent: null, kind: 'province' as const, zone: u.zone })),
+      ...tree.units.map((u) => ({
+        code: u.code,
+        name: u.name,
+        parent: u.parent,
+        kind: KINDS[u.kind] ?? 'other',
+        zone: null,
+      })),
+      ...(tree.peer_zone_units ?? []).map((u) => ({
+        code: u.code,
+        name: u.name,
+        parent: null,
+        kind: 'province' as const,
+        zone: u.zone,
+      })),
     ];
     // Parents first: repeat passes until nothing more can be placed.
     let progress = true;
@@ -79,14 +94,28 @@ export async function seedUnitTree(
         pending.splice(i--, 1);
         progress = true;
         if ((await findUnit(trx, u.code)) !== undefined) continue;
-        const row = await insertUnit(trx, { code: u.code, name: u.name, parentCode: u.parent, kind: u.kind, zoneCode: u.zone });
-        const event = await insertUnitEvent(trx, { kind: 'created', fromCodes: [], toCodes: [u.code], newName: u.name, actor });
+        const row = await insertUnit(trx, {
+          code: u.code,
+          name: u.name,
+          parentCode: u.parent,
+          kind: u.kind,
+          zoneCode: u.zone,
+        });
+        const event = await insertUnitEvent(trx, {
+          kind: 'created',
+          fromCodes: [],
+          toCodes: [u.code],
+          newName: u.name,
+          actor,
+        });
         await emitUnitChanged(trx, prefix, toUnitEvent(event), [toUnit(row)]);
         units++;
       }
     }
     if (pending.length > 0) {
-      throw new Error(`units whose parent is missing from the file: ${pending.map((u) => u.code).join(', ')}`);
+      throw new Error(
+        `units whose parent is missing from the file: ${pending.map((u) => u.code).join(', ')}`,
+      );
     }
     return { units, zones };
   });

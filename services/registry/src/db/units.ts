@@ -1,8 +1,8 @@
 /** Queries on the unit tree. Functions take `db` or a transaction first; the handler owns the transaction. */
 import { type Kysely, sql } from 'kysely';
-import type { UnitRow, UnitEventRow } from './rows.js';
-import type { RegistryDatabase, UnitEventKindName, UnitKindName, UnitStatusName } from './schema.js';
 import { foldText } from '../domain/fold.js';
+import type { UnitEventRow, UnitRow } from './rows.js';
+import type { RegistryDatabase, UnitEventKindName, UnitKindName, UnitStatusName } from './schema.js';
 
 type Db = Kysely<RegistryDatabase>;
 
@@ -12,7 +12,11 @@ export async function findUnit(db: Db, code: string): Promise<UnitRow | undefine
 
 export async function findUnits(db: Db, codes: readonly string[]): Promise<Map<string, UnitRow>> {
   if (codes.length === 0) return new Map();
-  const rows = await db.selectFrom('units').selectAll().where('code', 'in', [...codes]).execute();
+  const rows = await db
+    .selectFrom('units')
+    .selectAll()
+    .where('code', 'in', [...codes])
+    .execute();
   return new Map(rows.map((r) => [r.code, r]));
 }
 
@@ -53,7 +57,11 @@ export async function insertUnit(trx: Db, unit: NewUnitRow): Promise<UnitRow> {
     .executeTakeFirstOrThrow();
 }
 
-export async function setUnitStatus(trx: Db, codes: readonly string[], status: UnitStatusName): Promise<void> {
+export async function setUnitStatus(
+  trx: Db,
+  codes: readonly string[],
+  status: UnitStatusName,
+): Promise<void> {
   if (codes.length === 0) return;
   await trx
     .updateTable('units')
@@ -185,7 +193,11 @@ export async function resolveCode(db: Db, code: string): Promise<ResolvedCode> {
   const rows = await db
     .withRecursive('walk(code, event_id, depth)', (qb) =>
       qb
-        .selectNoFrom([sql<string>`${code}::text`.as('code'), sql<number | null>`null::bigint`.as('event_id'), sql<number>`0`.as('depth')])
+        .selectNoFrom([
+          sql<string>`${code}::text`.as('code'),
+          sql<number | null>`null::bigint`.as('event_id'),
+          sql<number>`0`.as('depth'),
+        ])
         .union((u) =>
           u
             .selectFrom('unit_successors')
@@ -212,10 +224,20 @@ export async function resolveCode(db: Db, code: string): Promise<ResolvedCode> {
 
 export async function findEvents(db: Db, ids: readonly number[]): Promise<UnitEventRow[]> {
   if (ids.length === 0) return [];
-  return db.selectFrom('unit_events').selectAll().where('id', 'in', [...ids]).orderBy('id').execute();
+  return db
+    .selectFrom('unit_events')
+    .selectAll()
+    .where('id', 'in', [...ids])
+    .orderBy('id')
+    .execute();
 }
 
-export async function listEvents(db: Db, code: string | undefined, offset: number, limit: number): Promise<UnitEventRow[]> {
+export async function listEvents(
+  db: Db,
+  code: string | undefined,
+  offset: number,
+  limit: number,
+): Promise<UnitEventRow[]> {
   let query = db.selectFrom('unit_events').selectAll();
   if (code !== undefined) {
     query = query.where((eb) =>

@@ -8,11 +8,18 @@ import { nextPageToken, readPage } from '#lib/rpc/pagination.js';
 import type { RegistryContext } from '../context.js';
 import * as apps from '../db/apps.js';
 import { emitAppChanged } from '../db/events.js';
-import { appKinds, appStatuses, type AppRow, toApp } from '../db/rows.js';
+import { type AppRow, appKinds, appStatuses, toApp } from '../db/rows.js';
 import type { AppKindName, AppStatusName } from '../db/schema.js';
 import { findUnit } from '../db/units.js';
 import { isMediaTypePattern, normalizeMediaType } from '../domain/content-type.js';
-import { optionalText, optionalUnitCode, requiredEnum, requiredId, requiredText, unitCode } from './checks.js';
+import {
+  optionalText,
+  optionalUnitCode,
+  requiredEnum,
+  requiredId,
+  requiredText,
+  unitCode,
+} from './checks.js';
 import { requireActive } from './units.js';
 
 const MAX_CONTENT_TYPES = 50;
@@ -66,7 +73,12 @@ export function appRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Regi
       const unit = optionalUnitCode('unit_code', req.unitCode, v);
       const page = readPage(req.pageSize, req.pageToken, v);
       v.throwIfAny();
-      const rows = await apps.listApps(db, { unitCode: unit, includeInactive: req.includeInactive }, page.offset, page.limit);
+      const rows = await apps.listApps(
+        db,
+        { unitCode: unit, includeInactive: req.includeInactive },
+        page.offset,
+        page.limit,
+      );
       const caller = callerOf(handlerCtx);
       return {
         apps: rows.map((r) => toApp(r, maySeeWebhook(caller, r))),
@@ -78,7 +90,8 @@ export function appRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Regi
       requireAdmin(handlerCtx);
       const v = new Violations();
       const id = requiredId('id', req.id, 'app', v);
-      if (req.updatePaths.length === 0) v.add('update_paths', `name at least one of ${UPDATABLE.join(', ')}`, 'REQUIRED');
+      if (req.updatePaths.length === 0)
+        v.add('update_paths', `name at least one of ${UPDATABLE.join(', ')}`, 'REQUIRED');
       const changes: apps.AppChanges = {};
       req.updatePaths.forEach((path, i) => {
         switch (path) {
@@ -89,13 +102,21 @@ export function appRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Regi
             changes.description = optionalText('description', req.description, v);
             break;
           case 'accepted_content_types':
-            changes.accepted_content_types = contentTypes('accepted_content_types', req.acceptedContentTypes, v);
+            changes.accepted_content_types = contentTypes(
+              'accepted_content_types',
+              req.acceptedContentTypes,
+              v,
+            );
             break;
           case 'webhook_url':
             changes.webhook_url = webhookUrl('webhook_url', req.webhookUrl, v);
             break;
           default:
-            v.add(`update_paths[${i}]`, `unknown path "${path}"; use ${UPDATABLE.join(', ')}`, 'UNKNOWN_PATH');
+            v.add(
+              `update_paths[${i}]`,
+              `unknown path "${path}"; use ${UPDATABLE.join(', ')}`,
+              'UNKNOWN_PATH',
+            );
         }
       });
       v.throwIfAny();
@@ -154,7 +175,11 @@ function contentTypes(field: string, values: readonly string[], v: Violations): 
   if (values.length > MAX_CONTENT_TYPES) v.add(field, `at most ${MAX_CONTENT_TYPES} entries`, 'TOO_MANY');
   const normalized = values.map((value, i) => {
     if (!isMediaTypePattern(value)) {
-      v.add(`${field}[${i}]`, `"${value}" is not a media type such as application/json, application/* or */*`, 'MEDIA_TYPE');
+      v.add(
+        `${field}[${i}]`,
+        `"${value}" is not a media type such as application/json, application/* or */*`,
+        'MEDIA_TYPE',
+      );
     }
     return normalizeMediaType(value);
   });

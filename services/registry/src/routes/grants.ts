@@ -1,12 +1,19 @@
 /** Handlers of the grant RPCs: who may send to or call whom. */
-import type { ServiceImpl } from '@connectrpc/connect';
+
 import { timestampDate } from '@bufbuild/protobuf/wkt';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import type { Party } from '#gen/lgsp/common/v1/common_pb.js';
 import { CallerKind } from '#gen/lgsp/common/v1/common_pb.js';
 import type { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
-import { AlreadyExistsError, NotFoundError, PermissionDeniedError, UnauthenticatedError, Violations } from '#lib/errors.js';
-import { callerOf, isAdmin, actorOf, requireAdmin } from '#lib/rpc/caller.js';
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  Violations,
+} from '#lib/errors.js';
+import { actorOf, callerOf, isAdmin, requireAdmin } from '#lib/rpc/caller.js';
 import { nextPageToken, readPage } from '#lib/rpc/pagination.js';
-import type { HandlerContext } from '@connectrpc/connect';
 import type { RegistryContext } from '../context.js';
 import { findApp } from '../db/apps.js';
 import { emitGrantChanged } from '../db/events.js';
@@ -14,10 +21,9 @@ import * as grants from '../db/grants.js';
 import { grantActions, toGrant } from '../db/rows.js';
 import type { GrantActionName } from '../db/schema.js';
 import { findUnit } from '../db/units.js';
-import { optionalText, requiredEnum, requiredId, unitCode } from './checks.js';
 import { appNotFound } from './apps.js';
+import { optionalText, requiredEnum, requiredId, unitCode } from './checks.js';
 import { requireActive, unitNotFound } from './units.js';
-import type { Party } from '#gen/lgsp/common/v1/common_pb.js';
 
 export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof RegistryService>> {
   const { db } = ctx;
@@ -45,15 +51,20 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
       }
       const action = requiredEnum<GrantActionName>('action', req.action, grantActions, v);
       const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
-      if (expiresAt !== null && expiresAt.getTime() <= Date.now()) v.add('expire_time', 'must be in the future', 'IN_THE_PAST');
+      if (expiresAt !== null && expiresAt.getTime() <= Date.now())
+        v.add('expire_time', 'must be in the future', 'IN_THE_PAST');
       const note = optionalText('note', req.note, v, 500);
       v.throwIfAny();
 
       const row = await db.transaction().execute(async (trx) => {
-        if (subject.unitCode !== undefined) requireActive(await findUnit(trx, subject.unitCode), subject.unitCode, 'subject.unit_code');
-        if (subject.appId !== undefined && (await findApp(trx, subject.appId)) === undefined) throw appNotFound(subject.appId, 'subject.app_id');
-        if (object.unitCode !== undefined && (await findUnit(trx, object.unitCode)) === undefined) throw unitNotFound(object.unitCode, 'object.unit_code');
-        if (object.appId !== undefined && (await findApp(trx, object.appId)) === undefined) throw appNotFound(object.appId, 'object.app_id');
+        if (subject.unitCode !== undefined)
+          requireActive(await findUnit(trx, subject.unitCode), subject.unitCode, 'subject.unit_code');
+        if (subject.appId !== undefined && (await findApp(trx, subject.appId)) === undefined)
+          throw appNotFound(subject.appId, 'subject.app_id');
+        if (object.unitCode !== undefined && (await findUnit(trx, object.unitCode)) === undefined)
+          throw unitNotFound(object.unitCode, 'object.unit_code');
+        if (object.appId !== undefined && (await findApp(trx, object.appId)) === undefined)
+          throw appNotFound(object.appId, 'object.app_id');
         const values = {
           subjectUnitCode: subject.unitCode ?? null,
           subjectAppId: subject.appId ?? null,
@@ -73,9 +84,16 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
           .where('object_any', '=', values.objectAny)
           .executeTakeFirst();
         if (existing !== undefined) {
-          throw new AlreadyExistsError('GRANT_EXISTS', `an identical grant exists: ${existing.id}`, { grant_id: existing.id });
+          throw new AlreadyExistsError('GRANT_EXISTS', `an identical grant exists: ${existing.id}`, {
+            grant_id: existing.id,
+          });
         }
-        const created = await grants.insertGrant(trx, { ...values, expiresAt, note, createdBy: actorOf(caller) });
+        const created = await grants.insertGrant(trx, {
+          ...values,
+          expiresAt,
+          note,
+          createdBy: actorOf(caller),
+        });
         await emitGrantChanged(trx, prefix, toGrant(created), false);
         return created;
       });
@@ -90,7 +108,8 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
       v.throwIfAny();
       await db.transaction().execute(async (trx) => {
         const deleted = await grants.deleteGrant(trx, id);
-        if (deleted === undefined) throw new NotFoundError('GRANT_NOT_FOUND', `no grant has the id ${id}`, { grant_id: id });
+        if (deleted === undefined)
+          throw new NotFoundError('GRANT_NOT_FOUND', `no grant has the id ${id}`, { grant_id: id });
         await emitGrantChanged(trx, prefix, toGrant(deleted), true);
       });
       ctx.outbox.wake();
@@ -100,7 +119,8 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
     async listGrants(req, handlerCtx) {
       const v = new Violations();
       const subject = req.subject === undefined ? {} : party('subject', req.subject, v);
-      const action = req.action === 0 ? undefined : requiredEnum<GrantActionName>('action', req.action, grantActions, v);
+      const action =
+        req.action === 0 ? undefined : requiredEnum<GrantActionName>('action', req.action, grantActions, v);
       const page = readPage(req.pageSize, req.pageToken, v);
       v.throwIfAny();
       const filter = restrictToOwnGrants(handlerCtx, subject);
@@ -108,7 +128,12 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
         const app = await findApp(db, filter.subjectAppId);
         if (app !== undefined) filter.subjectAppUnitCode = app.unit_code;
       }
-      const rows = await grants.listGrants(db, { ...filter, ...(action ? { action } : {}) }, page.offset, page.limit);
+      const rows = await grants.listGrants(
+        db,
+        { ...filter, ...(action ? { action } : {}) },
+        page.offset,
+        page.limit,
+      );
       return { grants: rows.map(toGrant), nextPageToken: nextPageToken(page, rows.length) };
     },
 
@@ -119,8 +144,15 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
       const action = requiredEnum<GrantActionName>('action', req.action, grantActions, v);
       v.throwIfAny();
       const caller = callerOf(handlerCtx);
-      if (!isAdmin(caller) && caller.kind !== CallerKind.SERVICE && !(caller.kind === CallerKind.APP && caller.appId === appId)) {
-        throw denied(handlerCtx, 'only administrators, platform services and the app itself may check its grants');
+      if (
+        !isAdmin(caller) &&
+        caller.kind !== CallerKind.SERVICE &&
+        !(caller.kind === CallerKind.APP && caller.appId === appId)
+      ) {
+        throw denied(
+          handlerCtx,
+          'only administrators, platform services and the app itself may check its grants',
+        );
       }
       const app = await findApp(db, appId);
       if (app === undefined) throw appNotFound(appId, 'app_id');
@@ -133,14 +165,23 @@ export function grantRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Re
       } else {
         target = { unitCode: object.unitCode! };
       }
-      const held = await grants.grantsHeldBy(db, { id: app.id, unitCode: app.unit_code }, action!, new Date());
+      const held = await grants.grantsHeldBy(
+        db,
+        { id: app.id, unitCode: app.unit_code },
+        action!,
+        new Date(),
+      );
       const grant = grants.coveringGrant(held, target);
       return { allowed: grant !== undefined, grantId: grant?.id ?? '' };
     },
   };
 }
 
-function party(field: string, value: Party | undefined, v: Violations): { unitCode?: string; appId?: string } {
+function party(
+  field: string,
+  value: Party | undefined,
+  v: Violations,
+): { unitCode?: string; appId?: string } {
   switch (value?.party.case) {
     case 'unitCode':
       return { unitCode: unitCode(`${field}.unit_code`, value.party.value, v) };
@@ -165,7 +206,10 @@ function restrictToOwnGrants(
     };
   }
   if (caller.kind === CallerKind.APP) {
-    if ((subject.appId && subject.appId !== caller.appId) || (subject.unitCode && subject.unitCode !== caller.unitCode)) {
+    if (
+      (subject.appId && subject.appId !== caller.appId) ||
+      (subject.unitCode && subject.unitCode !== caller.unitCode)
+    ) {
       throw denied(handlerCtx, 'an app may list only the grants it holds');
     }
     return { subjectAppId: caller.appId, subjectAppUnitCode: caller.unitCode };

@@ -1,14 +1,13 @@
 /** Handlers of the unit RPCs: reads, and the lifecycle of Art. 7.2 (create, rename, move, split, merge, dissolve). */
 import type { ServiceImpl } from '@connectrpc/connect';
+import type { Kysely } from 'kysely';
 import type { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import type { Unit } from '#gen/lgsp/registry/v1/resources_pb.js';
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '#lib/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError, Violations } from '#lib/errors.js';
 import { actorOf, requireAdmin } from '#lib/rpc/caller.js';
 import { nextPageToken, readPage } from '#lib/rpc/pagination.js';
-import { Violations } from '#lib/errors.js';
-import type { Kysely } from 'kysely';
 import type { RegistryContext } from '../context.js';
-import { moveApps, suspendAppsOf, updateApp, findApp } from '../db/apps.js';
+import { findApp, moveApps, suspendAppsOf, updateApp } from '../db/apps.js';
 import { emitAppChanged, emitUnitChanged } from '../db/events.js';
 import { toApp, toUnit, toUnitEvent, type UnitRow } from '../db/rows.js';
 import type { RegistryDatabase } from '../db/schema.js';
@@ -106,18 +105,31 @@ export function unitRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
       const caller = requireAdmin(handlerCtx);
       const input = checkCreateUnit(req);
       const units = await db.transaction().execute(async (trx) => {
-        const locked = await store.lockUnits(trx, [input.code, ...(input.parentCode ? [input.parentCode] : [])]);
+        const locked = await store.lockUnits(trx, [
+          input.code,
+          ...(input.parentCode ? [input.parentCode] : []),
+        ]);
         if (locked.has(input.code)) throw codeTaken(input.code, 'code');
-        if (input.parentCode !== undefined) requireActive(locked.get(input.parentCode), input.parentCode, 'parent_code');
-        await store.insertUnit(trx, {
-          code: input.code,
-          name: input.name,
-          parentCode: input.parentCode ?? null,
-          kind: input.kind,
-        }).catch(rethrowCodeTaken(input.code, 'code'));
+        if (input.parentCode !== undefined)
+          requireActive(locked.get(input.parentCode), input.parentCode, 'parent_code');
+        await store
+          .insertUnit(trx, {
+            code: input.code,
+            name: input.name,
+            parentCode: input.parentCode ?? null,
+            kind: input.kind,
+          })
+          .catch(rethrowCodeTaken(input.code, 'code'));
         return record(
           trx,
-          { kind: 'created', fromCodes: [], toCodes: [input.code], newName: input.name, decisionRef: input.decisionRef, actor: actorOf(caller) },
+          {
+            kind: 'created',
+            fromCodes: [],
+            toCodes: [input.code],
+            newName: input.name,
+            decisionRef: input.decisionRef,
+            actor: actorOf(caller),
+          },
           [input.code],
         );
       });
@@ -141,16 +153,28 @@ export function unitRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
         };
         if (input.newCode === undefined) {
           await store.renameUnit(trx, input.code, input.newName);
-          return (await record(trx, { ...event, fromCodes: [input.code], toCodes: [input.code] }, [input.code]))[0];
+          return (
+            await record(trx, { ...event, fromCodes: [input.code], toCodes: [input.code] }, [input.code])
+          )[0];
         }
         const newCode = input.newCode;
         if (locked.has(newCode)) throw codeTaken(newCode, 'new_code');
         await store
-          .insertUnit(trx, { code: newCode, name: input.newName, parentCode: current.parent_code, kind: current.kind })
+          .insertUnit(trx, {
+            code: newCode,
+            name: input.newName,
+            parentCode: current.parent_code,
+            kind: current.kind,
+          })
           .catch(rethrowCodeTaken(newCode, 'new_code'));
         await carryOver(trx, [input.code], newCode);
         await store.setUnitStatus(trx, [input.code], 'superseded');
-        const units = await recordSuccession(trx, { ...event, fromCodes: [input.code], toCodes: [newCode] }, [input.code], [newCode]);
+        const units = await recordSuccession(
+          trx,
+          { ...event, fromCodes: [input.code], toCodes: [newCode] },
+          [input.code],
+          [newCode],
+        );
         return units.find((u) => u.code === newCode);
       });
       ctx.outbox.wake();
@@ -204,10 +228,14 @@ export function unitRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
         const appMoves = input.reassignments.filter((r) => r.kind === 'app');
         for (const [i, move] of childMoves.entries()) {
           if (!children.some((c) => c.code === move.id)) {
-            throw new FailedPreconditionError('NOT_A_CHILD', `${move.id} is not an active child of ${input.code}`, {
-              field: `reassignments[${i}]`,
-              child_code: move.id,
-            });
+            throw new FailedPreconditionError(
+              'NOT_A_CHILD',
+              `${move.id} is not an active child of ${input.code}`,
+              {
+                field: `reassignments[${i}]`,
+                child_code: move.id,
+              },
+            );
           }
         }
         const unplaced = children.filter((c) => !childMoves.some((m) => m.id === c.code)).map((c) => c.code);
@@ -221,24 +249,41 @@ export function unitRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
         for (const move of appMoves) {
           const app = await findApp(trx, move.id);
           if (app?.unit_code !== input.code) {
-            throw new FailedPreconditionError('NOT_AN_APP_OF_UNIT', `${move.id} is not an app of ${input.code}`, {
-              app_id: move.id,
-            });
+            throw new FailedPreconditionError(
+              'NOT_AN_APP_OF_UNIT',
+              `${move.id} is not an app of ${input.code}`,
+              {
+                app_id: move.id,
+              },
+            );
           }
         }
         for (const u of input.into) {
           await store
-            .insertUnit(trx, { code: u.code, name: u.name, parentCode: unit.parent_code, kind: u.kind ?? unit.kind })
+            .insertUnit(trx, {
+              code: u.code,
+              name: u.name,
+              parentCode: unit.parent_code,
+              kind: u.kind ?? unit.kind,
+            })
             .catch(rethrowCodeTaken(u.code, 'into'));
         }
         for (const move of childMoves) await store.reparent(trx, [move.id], move.toCode);
         const movedApps = [];
-        for (const move of appMoves) movedApps.push(await updateApp(trx, move.id, { unit_code: move.toCode }));
+        for (const move of appMoves)
+          movedApps.push(await updateApp(trx, move.id, { unit_code: move.toCode }));
         await publishApps(trx, [...movedApps, ...(await suspendAppsOf(trx, [input.code]))]);
         await store.setUnitStatus(trx, [input.code], 'split');
         return recordSuccession(
           trx,
-          { kind: 'split', fromCodes: [input.code], toCodes: newCodes, decisionRef: input.decisionRef, reason: input.reason, actor: actorOf(caller) },
+          {
+            kind: 'split',
+            fromCodes: [input.code],
+            toCodes: newCodes,
+            decisionRef: input.decisionRef,
+            reason: input.reason,
+            actor: actorOf(caller),
+          },
           [input.code],
           newCodes,
         );
@@ -374,7 +419,10 @@ export function requireActive(row: UnitRow | undefined, code: string, field: str
 }
 
 function codeTaken(code: string, field: string): AlreadyExistsError {
-  return new AlreadyExistsError('UNIT_CODE_TAKEN', `the code ${code} has already been issued`, { unit_code: code, field });
+  return new AlreadyExistsError('UNIT_CODE_TAKEN', `the code ${code} has already been issued`, {
+    unit_code: code,
+    field,
+  });
 }
 
 /** A concurrent insert of the same code loses the race with a unique violation; report it as taken. */
@@ -386,5 +434,10 @@ function rethrowCodeTaken(code: string, field: string) {
 }
 
 export function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === '23505';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    (error as { code: unknown }).code === '23505'
+  );
 }

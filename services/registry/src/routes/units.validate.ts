@@ -10,8 +10,8 @@ import type {
 } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import { Violations } from '#lib/errors.js';
 import { type Page, readPage } from '#lib/rpc/pagination.js';
-import type { UnitKindName } from '../db/schema.js';
 import { unitKinds } from '../db/rows.js';
+import type { UnitKindName } from '../db/schema.js';
 import { searchTerms } from '../domain/fold.js';
 import { looksLikeCodePrefix } from '../domain/unit-code.js';
 import { distinct, optionalText, optionalUnitCode, requiredEnum, requiredText, unitCode } from './checks.js';
@@ -87,7 +87,11 @@ export function checkSplitUnit(req: SplitUnitRequest) {
       v.add(`reassignments[${i}].to_code`, 'must be one of the new units in "into"', 'NOT_A_NEW_UNIT');
     }
     if (r.item.case === 'childCode') {
-      return { kind: 'child' as const, id: unitCode(`reassignments[${i}].child_code`, r.item.value, v), toCode };
+      return {
+        kind: 'child' as const,
+        id: unitCode(`reassignments[${i}].child_code`, r.item.value, v),
+        toCode,
+      };
     }
     if (r.item.case === 'appId') return { kind: 'app' as const, id: r.item.value.trim(), toCode };
     v.add(`reassignments[${i}]`, 'must name a child_code or an app_id', 'REQUIRED');
@@ -161,7 +165,8 @@ export function checkSearchUnits(req: SearchUnitsRequest): {
 } {
   const v = new Violations();
   const query = req.query.trim();
-  if (query.length > MAX_QUERY_LENGTH) v.add('query', `must be at most ${MAX_QUERY_LENGTH} characters`, 'TOO_LONG');
+  if (query.length > MAX_QUERY_LENGTH)
+    v.add('query', `must be at most ${MAX_QUERY_LENGTH} characters`, 'TOO_LONG');
   const parentCode = optionalUnitCode('parent_code', req.parentCode, v);
   const kind = req.kind === 0 ? undefined : requiredEnum<UnitKindName>('kind', req.kind, unitKinds, v);
   const page = readPage(req.pageSize, req.pageToken, v);

@@ -26,19 +26,22 @@ export function zoneRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
         return {};
       }
       const code = zone.code.trim();
-      if (!ZONE_CODE.test(code)) v.add('zone.code', 'must be 1 to 32 letters, digits, "_" or "-"', 'ZONE_CODE');
+      if (!ZONE_CODE.test(code))
+        v.add('zone.code', 'must be 1 to 32 letters, digits, "_" or "-"', 'ZONE_CODE');
       const name = requiredText('zone.name', zone.name, v);
       const endpoint = zone.endpoint.trim();
       if (endpoint !== '') {
         try {
-          if (!['http:', 'https:'].includes(new URL(endpoint).protocol)) v.add('zone.endpoint', 'must be http or https', 'URL');
+          if (!['http:', 'https:'].includes(new URL(endpoint).protocol))
+            v.add('zone.endpoint', 'must be http or https', 'URL');
         } catch {
           v.add('zone.endpoint', 'is not a URL', 'URL');
         }
       } else if (!zone.local) {
         v.add('zone.endpoint', 'a peer zone needs the URL of its hub', 'REQUIRED');
       }
-      if (zone.unitCodePatterns.length > MAX_PATTERNS) v.add('zone.unit_code_patterns', `at most ${MAX_PATTERNS}`, 'TOO_MANY');
+      if (zone.unitCodePatterns.length > MAX_PATTERNS)
+        v.add('zone.unit_code_patterns', `at most ${MAX_PATTERNS}`, 'TOO_MANY');
       const patterns = zone.unitCodePatterns.map((p, i) => {
         const pattern = p.trim().toUpperCase();
         const problem = unitCodePatternProblem(pattern);
@@ -50,12 +53,22 @@ export function zoneRoutes(ctx: RegistryContext): Partial<ServiceImpl<typeof Reg
         if (zone.local) {
           const other = (await zones.listZones(trx)).find((z) => z.local && z.code !== code);
           if (other !== undefined) {
-            throw new FailedPreconditionError('LOCAL_ZONE_EXISTS', `zone ${other.code} is already the local zone`, {
-              zone_code: other.code,
-            });
+            throw new FailedPreconditionError(
+              'LOCAL_ZONE_EXISTS',
+              `zone ${other.code} is already the local zone`,
+              {
+                zone_code: other.code,
+              },
+            );
           }
         }
-        const stored = await zones.upsertZone(trx, { code, name, local: zone.local, endpoint, unitCodePatterns: patterns });
+        const stored = await zones.upsertZone(trx, {
+          code,
+          name,
+          local: zone.local,
+          endpoint,
+          unitCodePatterns: patterns,
+        });
         await emitZoneChanged(trx, ctx.config.busPrefix, toZone(stored));
         return stored;
       });

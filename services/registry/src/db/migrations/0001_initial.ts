@@ -14,7 +14,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
     .execute();
-  await db.schema.createIndex('zones_one_local').on('zones').column('local').unique().where(sql.ref('local'), '=', true).execute();
+  await db.schema
+    .createIndex('zones_one_local')
+    .on('zones')
+    .column('local')
+    .unique()
+    .where(sql.ref('local'), '=', true)
+    .execute();
 
   await db.schema
     .createTable('units')
@@ -46,7 +52,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('actor', 'text', (c) => c.notNull())
     .addColumn('occurred_at', 'timestamptz', (c) => c.notNull().defaultTo(now))
     .execute();
-  await db.schema.createIndex('unit_events_from').on('unit_events').using('gin').column('from_codes').execute();
+  await db.schema
+    .createIndex('unit_events_from')
+    .on('unit_events')
+    .using('gin')
+    .column('from_codes')
+    .execute();
   await db.schema.createIndex('unit_events_to').on('unit_events').using('gin').column('to_codes').execute();
 
   await db.schema
