@@ -4,7 +4,7 @@
  * Two adapters implement it — NATS JetStream (`nats.ts`, for every real
  * deployment) and an in-process bus (`memory.ts`, for the embedded mode when no
  * nats-server is available). Both pass the same contract suite
- * (`test/bus.contract.ts`), so a service cannot tell them apart.
+ * (`test/bus/bus.contract.ts`), so a service cannot tell them apart.
  */
 
 /** A durable, replayable log of messages on a set of subjects. */

@@ -54,6 +54,17 @@ function assertKey(key: string): void {
   }
 }
 
+/** Like the NATS adapter, keep only the application's headers: `Nats-*` ones belong to the broker. */
+function userHeaders(
+  headers: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (!k.toLowerCase().startsWith('nats-')) out[k] = v;
+  }
+  return Object.freeze(out);
+}
+
 /** Timers of the in-process bus must never hold the process open on their own. */
 function later(ms: number, fn: () => void): NodeJS.Timeout {
   const t = setTimeout(fn, ms);
@@ -177,10 +188,6 @@ class MemConsumer {
   removeSession(s: Session): void {
     const i = this.sessions.indexOf(s);
     if (i >= 0) this.sessions.splice(i, 1);
-  }
-
-  get activeSessions(): readonly Session[] {
-    return this.sessions;
   }
 
   clearTimers(): void {
@@ -532,7 +539,7 @@ class MemoryBus implements Bus {
       seq,
       subject,
       data: data.slice(),
-      headers: Object.freeze({ ...options.headers }),
+      headers: userHeaders(options.headers),
       at: now,
     });
     if (options.msgId !== undefined) stream.msgIds.set(options.msgId, { seq, at: now });
@@ -638,8 +645,8 @@ class MemoryBus implements Bus {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await Promise.all([...this.subscriptions].map((s) => s.stop()));
     this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
     for (const stream of this.streams.values()) {
       for (const c of stream.consumers.values()) c.clearTimers();
     }

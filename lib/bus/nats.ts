@@ -482,7 +482,8 @@ class Consumption implements Subscription {
       try {
         const batch = await this.consumer.fetch({ max_messages: room, expires: PULL_EXPIRES_MS });
         this.current = batch;
-        if (this.stopping) await batch.close();
+        // Not awaited: close() settles only once the loop below has drained the batch.
+        if (this.stopping) void batch.close();
         for await (const m of batch) {
           if (this.stopping) {
             // Arrived after stop: hand it straight back for another process.
@@ -572,7 +573,7 @@ class Consumption implements Subscription {
     this.stopping = true;
     this.wakeOnStop?.();
     // Unsubscribing the pull's inbox makes the server skip that pull request.
-    await this.current?.close();
+    void this.current?.close();
     await this.loop;
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     if (!this.bus.nc.isClosed()) await this.bus.nc.flush().catch(() => {});
