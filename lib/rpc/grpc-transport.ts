@@ -32,7 +32,10 @@ import { context, propagation } from '@opentelemetry/api';
 import { BadRequestSchema, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
 
 export interface GrpcTransportOptions {
-  /** `host:port`; a DNS name resolves to every replica behind it (use a headless Service). */
+  /**
+   * `host:port`: a DNS name resolves to every replica behind it (use a headless Service).
+   * Any grpc-js target with a scheme also works, e.g. `ipv4:10.0.0.1:7101,10.0.0.2:7101`.
+   */
   readonly address: string;
   /** Keepalive ping interval. Default 30 s. */
   readonly keepaliveMs?: number;
@@ -63,10 +66,11 @@ export interface GrpcTransport extends Transport {
 }
 
 export function createGrpcTransport(options: GrpcTransportOptions): GrpcTransport {
-  const target =
-    /^[a-z]+:/.test(options.address) && !/^[\w.-]+:\d+$/.test(options.address)
-      ? options.address
-      : `dns:///${options.address}`;
+  // A bare host:port resolves through DNS (every replica behind the name); a target with a
+  // scheme (`ipv4:a:1,b:2`, `dns:///...`) goes to grpc-js as it is.
+  const target = /^([\w.-]+|\[[\w:]+\]):\d+$/.test(options.address)
+    ? `dns:///${options.address}`
+    : options.address;
   const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
     'grpc.service_config': RETRY_SERVICE_CONFIG,
     'grpc.enable_retries': 1,
