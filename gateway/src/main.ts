@@ -34,6 +34,7 @@ export async function startGateway(config: GatewayConfig, logger?: Logger): Prom
     logger: log,
     domain: 'gateway.lgsp',
     readMaxBytes: config.readMaxBytes,
+    rejectUnknownJsonFields: true,
     // Authentication runs outermost so that a rejected credential is counted and traced too.
     interceptors: [rpcTelemetryInterceptor('gateway'), authenticationInterceptor(config.bootstrapToken)],
     // A public client cannot set the internal caller entry: context starts empty.

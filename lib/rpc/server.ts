@@ -31,6 +31,11 @@ export interface RpcServerOptions {
   readonly readMaxBytes: number;
   /** Run outside the error interceptor, so they see the final status (metrics, tracing). */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * Refuse JSON fields the schema does not know. The public edge sets it, so that a legacy client's
+   * misspelt field is an error instead of a silently missing value. Default false.
+   */
+  readonly rejectUnknownJsonFields?: boolean;
   /** Plain HTTP endpoints by exact path (GET). */
   readonly httpRoutes?: Readonly<Record<string, HttpRoute>>;
   /**
@@ -70,6 +75,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const handler = connectNodeAdapter({
     routes: options.routes,
     readMaxBytes: options.readMaxBytes,
+    jsonOptions: { ignoreUnknownFields: !(options.rejectUnknownJsonFields ?? false) },
     interceptors: [...(options.interceptors ?? []), errorInterceptor(logger, options.domain)],
     contextValues: (req) => contextValues(req.headers),
     fallback: (req, res) => {
@@ -113,6 +119,9 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       resolve();
     });
   });
+  // h1 never listens itself; this starts its connection tracking, which idle-connection closing
+  // and the header and request timeouts (slow clients) depend on.
+  h1.emit('listening');
   const address = tcp.address() as net.AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
 

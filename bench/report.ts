@@ -1,0 +1,190 @@
+/** The report of a run: JSON for machines, Markdown for people. */
+import { type Ratio, round3, type Summary } from './stats.js';
+
+export interface ScenarioReport {
+  readonly id: string;
+  readonly title: string;
+  /** `service/Method` */
+  readonly rpc: string;
+  readonly server: string;
+  readonly protocol: string;
+  readonly client: string;
+  readonly summary: Summary | null;
+  /** Share of the measured window the main thread (all servers) was busy, 0 to 1. */
+  readonly serverBusy: number | null;
+  /** Share of the measured window the load worker was busy, 0 to 1. */
+  readonly clientBusy: number | null;
+  readonly warmupErrors: number;
+  readonly errorSamples: readonly string[];
+  /** Set when the scenario could not run at all. */
+  readonly failure?: string;
+}
+
+export interface RatioReport {
+  /** `b/a`: numerator over denominator. */
+  readonly id: string;
+  readonly title: string;
+  /** What the ratio isolates. */
+  readonly isolates: string;
+  readonly value: Ratio | null;
+}
+
+export interface SuiteReport {
+  readonly id: string;
+  readonly title: string;
+  readonly baseline: string;
+  readonly infrastructure: { readonly database: string; readonly bus: string };
+  readonly scenarios: readonly ScenarioReport[];
+  readonly ratios: readonly RatioReport[];
+}
+
+export interface BenchReport {
+  readonly schemaVersion: 1;
+  readonly generatedAt: string;
+  readonly commit: { readonly sha: string; readonly dirty: boolean };
+  readonly machine: {
+    readonly cpu: string;
+    readonly cores: number;
+    readonly memoryGiB: number;
+    readonly os: string;
+    readonly node: string;
+  };
+  readonly settings: {
+    readonly warmupMs: number;
+    readonly durationMs: number;
+    readonly concurrency: number;
+    readonly maxRequests: number;
+  };
+  readonly suites: readonly SuiteReport[];
+}
+
+export function toJsonText(report: BenchReport): string {
+  return `${JSON.stringify(report, (_key, value) => (typeof value === 'number' ? round3(value) : value), 2)}\n`;
+}
+
+export function toMarkdown(report: BenchReport): string {
+  const { machine, settings, commit } = report;
+  const lines: string[] = [
+    '# LGSP bench report',
+    '',
+    `Generated ${report.generatedAt} by \`npm run bench\` at commit \`${commit.sha.slice(0, 12)}\`` +
+      `${commit.dirty ? ' (with uncommitted changes)' : ''}.`,
+    '',
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}.`,
+    '',
+    `Each scenario: ${ms(settings.warmupMs)} warm-up (not measured), then ${ms(settings.durationMs)} measured, ` +
+      `${settings.concurrency} requests in flight (closed loop), at most ${settings.maxRequests.toLocaleString('en')} requests. ` +
+      'The servers run on the main thread, the load generator in a worker thread; everything on loopback. ' +
+      '"Server busy" and "client busy" are the shares of the measured window the main thread (every server) ' +
+      'and the load worker were busy: near 100 %, that side is the limit. ' +
+      'See `bench/README.md` for how to read the numbers.',
+    '',
+  ];
+  for (const suite of report.suites) lines.push(...suiteMarkdown(suite));
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+function suiteMarkdown(suite: SuiteReport): string[] {
+  const lines = [
+    `## ${suite.title}`,
+    '',
+    `- Database: ${suite.infrastructure.database}`,
+    `- Bus: ${suite.infrastructure.bus}`,
+    `- Baseline: ${suite.baseline}`,
+    '',
+    'Scenarios:',
+    '',
+    ...suite.scenarios.map(
+      (s) => `- **(${s.id}) ${s.title}**: \`${s.rpc}\` on ${s.server}; ${s.protocol}; client: ${s.client}.`,
+    ),
+    '',
+    '| | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server busy | client busy |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const s of suite.scenarios) {
+    const m = s.summary;
+    const cells = m
+      ? [
+          m.requests.toLocaleString('en'),
+          String(m.errors),
+          fmt(m.rps, 0),
+          fmt(m.latencyMs.p50),
+          fmt(m.latencyMs.p95),
+          fmt(m.latencyMs.p99),
+          fmt(m.latencyMs.max),
+          share(s.serverBusy),
+          share(s.clientBusy),
+        ]
+      : ['—', '—', '—', '—', '—', '—', '—', '—', '—'];
+    lines.push(`| (${s.id}) | ${s.title} | ${cells.join(' | ')} |`);
+  }
+  const problems = suite.scenarios.filter(
+    (s) => s.failure !== undefined || (s.summary?.errors ?? 0) > 0 || s.warmupErrors > 0,
+  );
+  if (problems.length > 0) {
+    lines.push('', '**Errors:**', '');
+    for (const s of problems) {
+      const what = s.failure ?? s.errorSamples.join('; ');
+      lines.push(
+        `- (${s.id}): ${s.warmupErrors} during warm-up, ${s.summary?.errors ?? '?'} measured — ${what}`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '### Ratios',
+    '',
+    'Numerator over denominator, same run, same machine. Latency ratios above 1: the numerator is that many ' +
+      'times slower. Throughput ratio below 1: it serves that fraction of the denominator\u2019s requests per second.',
+    '',
+    '| ratio | compares | isolates | latency p50 | latency p95 | latency p99 | throughput |',
+    '|---|---|---|--:|--:|--:|--:|',
+  );
+  for (const r of suite.ratios) {
+    const v = r.value;
+    const cells = v
+      ? [`${fmt(v.p50, 2)}×`, `${fmt(v.p95, 2)}×`, `${fmt(v.p99, 2)}×`, `${fmt(v.throughput, 3)}×`]
+      : ['—', '—', '—', '—'];
+    lines.push(`| ${r.id} | ${r.title} | ${r.isolates} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', ...charts(suite));
+  return lines;
+}
+
+function charts(suite: SuiteReport): string[] {
+  const measured = suite.scenarios.filter((s) => s.summary !== null);
+  if (measured.length === 0) return [];
+  const bars = (title: string, value: (m: Summary) => number, unit: string, digits: number) => {
+    const max = Math.max(...measured.map((s) => value(s.summary!)));
+    return [
+      title,
+      '',
+      '```',
+      ...measured.map((s) => {
+        const v = value(s.summary!);
+        const width = max > 0 ? Math.max(1, Math.round((v / max) * 40)) : 0;
+        return `(${s.id}) ${'█'.repeat(width).padEnd(40)} ${fmt(v, digits)} ${unit}`;
+      }),
+      '```',
+    ];
+  };
+  return [
+    ...bars('Throughput (longer is better):', (m) => m.rps, 'req/s', 0),
+    '',
+    ...bars('Latency p50 (shorter is better):', (m) => m.latencyMs.p50, 'ms', 3),
+  ];
+}
+
+function fmt(value: number, digits?: number): string {
+  if (!Number.isFinite(value)) return '—';
+  if (digits === undefined) return String(round3(value));
+  return value.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function share(value: number | null): string {
+  return value === null ? '—' : `${Math.round(value * 100)} %`;
+}
+
+function ms(value: number): string {
+  return value % 1000 === 0 ? `${value / 1000} s` : `${value} ms`;
+}

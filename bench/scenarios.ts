@@ -1,0 +1,44 @@
+/** What the orchestrator (run.ts) asks of a load worker (load.ts), and what it answers. */
+
+/** The RPCs a scenario can drive, each with a fixed request and a check of every answer. */
+export type CallName = 'health-check' | 'get-unit';
+
+export type Target =
+  /** gRPC over cleartext HTTP/2 with a `@grpc/grpc-js` client (one channel, one connection). */
+  | { readonly protocol: 'grpc'; readonly address: string }
+  /** Connect unary JSON over HTTP/1.1 with `fetch` (undici, keep-alive, a connection per request in flight). */
+  | { readonly protocol: 'connect-json'; readonly baseUrl: string };
+
+export interface LoadSpec {
+  readonly call: CallName;
+  readonly target: Target;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Requests in flight at any time (closed loop: each finished request starts the next). */
+  readonly concurrency: number;
+  /** Stop measuring after this many requests even if the duration has not elapsed. */
+  readonly maxRequests: number;
+}
+
+export interface LoadResult {
+  /** Requests answered correctly during the measured window. */
+  readonly requests: number;
+  /** Failed or wrong answers during the measured window. */
+  readonly errors: number;
+  /** Failed or wrong answers during the warm-up (not measured). */
+  readonly warmupErrors: number;
+  /** Up to five distinct error messages. */
+  readonly errorSamples: readonly string[];
+  /** From the start of the measured window until the last request of it finished. */
+  readonly elapsedMs: number;
+  /** Share of the measured window the load worker's event loop was busy (1 = the client saturated). */
+  readonly clientBusy: number;
+  /** Latency of every correct answer, in milliseconds. */
+  readonly latenciesMs: Float64Array;
+}
+
+/** Messages from a load worker: the start of the measured window, then the result or the failure. */
+export type WorkerMessage =
+  | { readonly kind: 'measuring' }
+  | { readonly kind: 'result'; readonly result: LoadResult }
+  | { readonly kind: 'failed'; readonly error: string };
