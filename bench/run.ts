@@ -19,11 +19,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import pg from 'pg';
 import { createLogger, silentLogger } from '#lib/logger.js';
 import { type EmbeddedMesh, startEmbeddedMesh } from '../embedded/mesh.js';
+import { deleteStreams, dropSchemas } from '../test/support/cleanup.js';
 import { type BaselineServer, startBaselineServer } from './baseline.js';
 import {
   type BenchReport,
@@ -398,30 +396,6 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
 // ---------------------------------------------------------------------------
 // Real servers: a schema prefix and a stream prefix of the run's own, removed afterwards
 
-async function dropSchemas(databaseUrl: string, prefix: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    for (const service of SERVICES) {
-      await client.query(`drop schema if exists "${`${prefix}${service}`.replace(/"/g, '')}" cascade`);
-    }
-  } finally {
-    await client.end();
-  }
-}
-
-async function deleteStreams(natsUrl: string, prefix: string): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for await (const info of jsm.streams.list()) {
-      if (info.config.name.startsWith(`${prefix}_`)) await jsm.streams.delete(info.config.name);
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
 // ---------------------------------------------------------------------------
 
 function pct(share: number): string {
@@ -492,8 +466,13 @@ async function main(): Promise<void> {
   try {
     suite = await registryReadSuite(settings, infra);
   } finally {
-    if (infra.databaseUrl !== undefined) await dropSchemas(infra.databaseUrl, infra.schemaPrefix);
-    if (infra.natsUrl !== undefined) await deleteStreams(infra.natsUrl, infra.busPrefix);
+    if (infra.databaseUrl !== undefined) {
+      await dropSchemas(
+        SERVICES.map((service) => `${infra.schemaPrefix}${service}`),
+        infra.databaseUrl,
+      );
+    }
+    if (infra.natsUrl !== undefined) await deleteStreams(infra.busPrefix, infra.natsUrl);
   }
   const done: BenchReport = { ...report, suites: [suite] };
 

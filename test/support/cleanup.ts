@@ -1,11 +1,14 @@
-/** Removes what a suite created on the shared servers: its schemas and its streams. */
+/** Removes what a suite (or a bench run) created on the shared servers: its schemas and its streams. */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { TEST_DATABASE_URL, TEST_NATS_URL } from './env.js';
 
-export async function dropSchemas(schemas: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+export async function dropSchemas(
+  schemas: readonly string[],
+  databaseUrl = TEST_DATABASE_URL,
+): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     for (const schema of schemas)
@@ -16,8 +19,8 @@ export async function dropSchemas(schemas: readonly string[]): Promise<void> {
 }
 
 /** Deletes every stream whose name starts with `prefix_`. */
-export async function deleteStreams(prefix: string): Promise<void> {
-  const nc = await connect({ servers: TEST_NATS_URL });
+export async function deleteStreams(prefix: string, natsUrl = TEST_NATS_URL): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
   try {
     const jsm = await jetstreamManager(nc);
     for await (const info of jsm.streams.list()) {
