@@ -10,6 +10,7 @@
  * `FOR UPDATE SKIP LOCKED`, so each is published by one of them.
  */
 import { randomUUID } from 'node:crypto';
+import { context, propagation } from '@opentelemetry/api';
 import { type Generated, type Kysely, sql } from 'kysely';
 import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../logger.js';
@@ -60,13 +61,16 @@ export async function enqueueEvent<DB extends OutboxDatabase>(
   event: OutboxEvent,
 ): Promise<string> {
   const id = randomUUID();
+  // The event continues the trace of the request that caused it (W3C traceparent in its headers).
+  const headers: Record<string, string> = { ...(event.headers ?? {}) };
+  propagation.inject(context.active(), headers);
   await (trx as unknown as Kysely<OutboxDatabase>)
     .insertInto('outbox')
     .values({
       id,
       subject: event.subject,
       payload: event.payload,
-      headers: JSON.stringify(event.headers ?? {}) as never,
+      headers: JSON.stringify(headers) as never,
       published_at: null,
     })
     .execute();
