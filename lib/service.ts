@@ -14,6 +14,7 @@ import { type Migrations, migrateToLatest } from './db/migrate.js';
 import { type OutboxDatabase, type OutboxRelay, startOutboxRelay } from './db/outbox.js';
 import { openBusFor, openDatabaseFor } from './infra.js';
 import { createLogger, type Logger } from './logger.js';
+import { accessInterceptor } from './rpc/access.js';
 import { createHealthMonitor, type HealthMonitor } from './rpc/health.js';
 import { type RpcServer, startRpcServer } from './rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from './telemetry.js';
@@ -94,6 +95,7 @@ export async function startService<C extends BaseConfig, Ctx>(
       domain: `${module.name}.lgsp`,
       readMaxBytes: config.readMaxBytes,
       interceptors: [rpcTelemetryInterceptor(module.name)],
+      guards: [accessInterceptor()],
       routes: (router) => {
         router.service(Health, health.grpc);
         routes(router);

@@ -31,6 +31,8 @@ export interface RpcServerOptions {
   readonly readMaxBytes: number;
   /** Run outside the error interceptor, so they see the final status (metrics, tracing). */
   readonly interceptors?: readonly Interceptor[];
+  /** Run inside the error interceptor, so their refusals are mapped and logged (authorization). */
+  readonly guards?: readonly Interceptor[];
   /**
    * Refuse JSON fields the schema does not know. The public edge sets it, so that a legacy client's
    * misspelt field is an error instead of a silently missing value. Default false.
@@ -76,7 +78,11 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     routes: options.routes,
     readMaxBytes: options.readMaxBytes,
     jsonOptions: { ignoreUnknownFields: !(options.rejectUnknownJsonFields ?? false) },
-    interceptors: [...(options.interceptors ?? []), errorInterceptor(logger, options.domain)],
+    interceptors: [
+      ...(options.interceptors ?? []),
+      errorInterceptor(logger, options.domain),
+      ...(options.guards ?? []),
+    ],
     contextValues: (req) => contextValues(req.headers),
     fallback: (req, res) => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
