@@ -1,32 +1,33 @@
 /**
  * The load generator. It runs in a worker thread of its own, so that the
- * client's work (encoding, decoding, the HTTP stacks) does not compete with the
- * servers for the main thread's event loop: on a two-core machine, one core
- * serves and one loads.
+ * client's work (encoding, decoding, signing, the HTTP stacks) does not compete
+ * with the servers for the main thread's event loop: on a two-core machine,
+ * one core serves and one loads.
  *
  * A closed loop: `concurrency` loops each send a request, wait for its answer,
  * check it, and send the next; first for the warm-up (not measured), then for
  * the measured duration. Every answer is checked, a wrong one counts as an error.
+ * A signed scenario signs each request inside the loop, as a real client does,
+ * so the signing time is part of every measured latency.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   create,
   type DescMessage,
   type DescMethodUnary,
-  fromBinary,
-  fromJson,
   type MessageInitShape,
   type MessageShape,
-  toBinary,
-  toJson,
 } from '@bufbuild/protobuf';
-import * as grpc from '@grpc/grpc-js';
 import { Health, HealthCheckResponse_ServingStatus } from '#gen/grpc/health/v1/health_pb.js';
 import { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
-import type { CallName, LoadResult, LoadSpec, WorkerMessage } from './scenarios.js';
-
-/** The unit every GetUnit asks for (Sở Tài chính of the demo tree). */
-export const BENCH_UNIT_CODE = '000.00.03.H26';
+import { clientFor, signerOf } from './client.js';
+import {
+  BENCH_UNIT_CODE,
+  type CallName,
+  type LoadResult,
+  type LoadSpec,
+  type WorkerMessage,
+} from './scenarios.js';
 
 interface Call<I extends DescMessage, O extends DescMessage> {
   readonly method: DescMethodUnary<I, O>;
@@ -34,7 +35,7 @@ interface Call<I extends DescMessage, O extends DescMessage> {
   readonly isRight: (answer: MessageShape<O>) => boolean;
 }
 
-/** Keeps the message types while writing a call, then erases them for the generic senders. */
+/** Keeps the message types while writing a call, then erases them for the generic sender. */
 function defineCall<I extends DescMessage, O extends DescMessage>(
   call: Call<I, O>,
 ): Call<DescMessage, DescMessage> {
@@ -60,58 +61,19 @@ function callOf(name: CallName): Call<DescMessage, DescMessage> {
 
 type Send = () => Promise<void>;
 
-/** A grpc-js generic client: protobuf-es does the (de)serialisation, grpc-js the transport. */
-function grpcSender(address: string, call: Call<DescMessage, DescMessage>): { send: Send; close(): void } {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const { method } = call;
-  const path = `/${method.parent.typeName}/${method.name}`;
-  const serialize = (message: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, message));
-  const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
-  const request = create(method.input, call.request);
-  const send: Send = () =>
-    new Promise((resolve, reject) => {
-      client.makeUnaryRequest(
-        path,
-        serialize,
-        deserialize,
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + 10_000 },
-        (error, answer) => {
-          if (error !== null) reject(error);
-          else if (answer === undefined || !call.isRight(answer)) reject(new Error('wrong answer'));
-          else resolve();
-        },
-      );
-    });
+/** One request of the scenario, signed when the spec says so, and its answer checked. */
+function sender(spec: LoadSpec): { send: Send; close(): void } {
+  const call = callOf(spec.call);
+  const client = clientFor(spec.target, spec.signer === undefined ? undefined : signerOf(spec.signer));
+  const request = create(call.method.input, call.request);
+  const send: Send = async () => {
+    if (!call.isRight(await client.unary(call.method, request))) throw new Error('wrong answer');
+  };
   return { send, close: () => client.close() };
 }
 
-/** Connect unary JSON: POST /<service>/<method> with the message as JSON, answer parsed as JSON. */
-function jsonSender(baseUrl: string, call: Call<DescMessage, DescMessage>): { send: Send; close(): void } {
-  const { method } = call;
-  const url = `${baseUrl}/${method.parent.typeName}/${method.name}`;
-  const body = JSON.stringify(toJson(method.input, create(method.input, call.request)));
-  const send: Send = async () => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    const json: unknown = await res.json();
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${JSON.stringify(json).slice(0, 200)}`);
-    if (!call.isRight(fromJson(method.output, json as never))) throw new Error('wrong answer');
-  };
-  return { send, close: () => {} };
-}
-
 export async function runLoad(spec: LoadSpec, onMeasuring: () => void = () => {}): Promise<LoadResult> {
-  const call = callOf(spec.call);
-  const sender =
-    spec.target.protocol === 'grpc'
-      ? grpcSender(spec.target.address, call)
-      : jsonSender(spec.target.baseUrl, call);
+  const load = sender(spec);
   const latencies = new Float64Array(spec.maxRequests);
   let recorded = 0;
   let errors = 0;
@@ -124,7 +86,7 @@ export async function runLoad(spec: LoadSpec, onMeasuring: () => void = () => {}
       while (performance.now() < end && (!measured || recorded < spec.maxRequests)) {
         const started = performance.now();
         try {
-          await sender.send();
+          await load.send();
           if (measured && recorded < spec.maxRequests) latencies[recorded++] = performance.now() - started;
         } catch (error) {
           if (measured) errors++;
@@ -154,7 +116,7 @@ export async function runLoad(spec: LoadSpec, onMeasuring: () => void = () => {}
       latenciesMs: latencies.slice(0, recorded),
     };
   } finally {
-    sender.close();
+    load.close();
   }
 }
 

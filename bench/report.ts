@@ -14,6 +14,8 @@ export interface ScenarioReport {
   readonly serverBusy: number | null;
   /** Share of the measured window the load worker was busy, 0 to 1. */
   readonly clientBusy: number | null;
+  /** Share of the machine's CPU other processes used during the measured window, 0 to 1. */
+  readonly otherLoad: number | null;
   readonly warmupErrors: number;
   readonly errorSamples: readonly string[];
   /** Set when the scenario could not run at all. */
@@ -27,6 +29,8 @@ export interface RatioReport {
   /** What the ratio isolates. */
   readonly isolates: string;
   readonly value: Ratio | null;
+  /** A throughput ratio the numerator must reach, and whether this run reached it (null: not measured). */
+  readonly target?: { readonly throughputAtLeast: number; readonly met: boolean | null };
 }
 
 export interface SuiteReport {
@@ -36,6 +40,8 @@ export interface SuiteReport {
   readonly infrastructure: { readonly database: string; readonly bus: string };
   readonly scenarios: readonly ScenarioReport[];
   readonly ratios: readonly RatioReport[];
+  /** What a reader must know to read the numbers, e.g. what signed scenarios include. */
+  readonly notes?: readonly string[];
 }
 
 export interface BenchReport {
@@ -58,6 +64,13 @@ export interface BenchReport {
   readonly suites: readonly SuiteReport[];
 }
 
+/** Above this share of the machine's CPU taken by other processes, a scenario's numbers are not reliable. */
+export const CONTENDED_LOAD = 0.1;
+
+export function contendedScenarios(suite: SuiteReport): ScenarioReport[] {
+  return suite.scenarios.filter((s) => (s.otherLoad ?? 0) > CONTENDED_LOAD);
+}
+
 export function toJsonText(report: BenchReport): string {
   return `${JSON.stringify(report, (_key, value) => (typeof value === 'number' ? round3(value) : value), 2)}\n`;
 }
@@ -77,6 +90,8 @@ export function toMarkdown(report: BenchReport): string {
       'The servers run on the main thread, the load generator in a worker thread; everything on loopback. ' +
       '"Server busy" and "client busy" are the shares of the measured window the main thread (every server) ' +
       'and the load worker were busy: near 100 %, that side is the limit. ' +
+      '"Other load" is the share of the machine\u2019s CPU that other processes took meanwhile: above ' +
+      `${Math.round(CONTENDED_LOAD * 100)} %, the run shared its cores and its numbers and ratios are not reliable. ` +
       'See `bench/README.md` for how to read the numbers.',
     '',
   ];
@@ -98,8 +113,9 @@ function suiteMarkdown(suite: SuiteReport): string[] {
       (s) => `- **(${s.id}) ${s.title}**: \`${s.rpc}\` on ${s.server}; ${s.protocol}; client: ${s.client}.`,
     ),
     '',
-    '| | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server busy | client busy |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...(suite.notes ?? []).flatMap((note) => [note, '']),
+    '| | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server busy | client busy | other load |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const s of suite.scenarios) {
     const m = s.summary;
@@ -114,9 +130,20 @@ function suiteMarkdown(suite: SuiteReport): string[] {
           fmt(m.latencyMs.max),
           share(s.serverBusy),
           share(s.clientBusy),
+          share(s.otherLoad),
         ]
-      : ['—', '—', '—', '—', '—', '—', '—', '—', '—'];
+      : ['—', '—', '—', '—', '—', '—', '—', '—', '—', '—'];
     lines.push(`| (${s.id}) | ${s.title} | ${cells.join(' | ')} |`);
+  }
+  const contended = contendedScenarios(suite);
+  if (contended.length > 0) {
+    lines.push(
+      '',
+      `**Contended run:** other processes took more than ${Math.round(CONTENDED_LOAD * 100)} % of the machine's CPU ` +
+        `during ${contended.map((s) => `(${s.id})`).join(', ')}; compare runs on an otherwise idle machine. ` +
+        '(Other processes include a PostgreSQL or NATS server on this machine, busy with this run\u2019s own queries ' +
+        'and nonces: with `DATABASE_URL` or `NATS_URL` pointing here, part of that load is the run itself.)',
+    );
   }
   const problems = suite.scenarios.filter(
     (s) => s.failure !== undefined || (s.summary?.errors ?? 0) > 0 || s.warmupErrors > 0,
@@ -137,15 +164,15 @@ function suiteMarkdown(suite: SuiteReport): string[] {
     'Numerator over denominator, same run, same machine. Latency ratios above 1: the numerator is that many ' +
       'times slower. Throughput ratio below 1: it serves that fraction of the denominator\u2019s requests per second.',
     '',
-    '| ratio | compares | isolates | latency p50 | latency p95 | latency p99 | throughput |',
-    '|---|---|---|--:|--:|--:|--:|',
+    '| ratio | compares | isolates | latency p50 | latency p95 | latency p99 | throughput | throughput target |',
+    '|---|---|---|--:|--:|--:|--:|---|',
   );
   for (const r of suite.ratios) {
     const v = r.value;
     const cells = v
       ? [`${fmt(v.p50, 2)}×`, `${fmt(v.p95, 2)}×`, `${fmt(v.p99, 2)}×`, `${fmt(v.throughput, 3)}×`]
       : ['—', '—', '—', '—'];
-    lines.push(`| ${r.id} | ${r.title} | ${r.isolates} | ${cells.join(' | ')} |`);
+    lines.push(`| ${r.id} | ${r.title} | ${r.isolates} | ${cells.join(' | ')} | ${targetCell(r.target)} |`);
   }
   lines.push('', ...charts(suite));
   return lines;
@@ -173,6 +200,12 @@ function charts(suite: SuiteReport): string[] {
     '',
     ...bars('Latency p50 (shorter is better):', (m) => m.latencyMs.p50, 'ms', 3),
   ];
+}
+
+function targetCell(target: RatioReport['target']): string {
+  if (target === undefined) return '';
+  const verdict = target.met === null ? 'not measured' : target.met ? '**met**' : '**not met**';
+  return `≥ ${fmt(target.throughputAtLeast, 2)}×: ${verdict}`;
 }
 
 function fmt(value: number, digits?: number): string {

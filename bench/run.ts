@@ -9,7 +9,8 @@
  * Suite 1, "registry read through the gateway": the embedded mesh (PGlite in a
  * temporary directory and the in-process bus, or the real servers named by
  * DATABASE_URL and NATS_URL) next to a bare connect-node server, driven from a
- * worker thread over loopback.
+ * worker thread over loopback; the same read unsigned and signed by an app's
+ * HMAC and RSA credentials, set up through the gateway by the first administrator.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,17 +22,20 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createLogger, silentLogger } from '#lib/logger.js';
 import { type EmbeddedMesh, startEmbeddedMesh } from '../embedded/mesh.js';
+import type { FirstAdmin } from '../services/auth/src/bootstrap.js';
 import { deleteStreams, dropSchemas } from '../test/support/cleanup.js';
 import { type BaselineServer, startBaselineServer } from './baseline.js';
+import { type BenchSigners, provisionSigners } from './credentials.js';
 import {
   type BenchReport,
+  contendedScenarios,
   type RatioReport,
   type ScenarioReport,
   type SuiteReport,
   toJsonText,
   toMarkdown,
 } from './report.js';
-import type { CallName, LoadResult, LoadSpec, Target, WorkerMessage } from './scenarios.js';
+import type { CallName, LoadResult, LoadSpec, SignerSpec, Target, WorkerMessage } from './scenarios.js';
 import { ratio, summarize } from './stats.js';
 
 const USAGE = `usage: npm run bench -- [--duration <s>] [--warmup <s>] [--concurrency <n>] [--max-requests <n>] [--out <dir>]
@@ -50,7 +54,7 @@ const LOOPBACK = '127.0.0.1';
 /** Extra time a worker may take beyond warm-up and duration before it is stopped. */
 const WORKER_GRACE_MS = 30_000;
 /** Scenarios in a run, for the run's overall time budget. */
-const SCENARIO_COUNT = 5;
+const SCENARIO_COUNT = 8;
 
 interface Settings {
   readonly warmupMs: number;
@@ -119,6 +123,39 @@ const WORKER_SOURCE = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'
 interface MeasuredLoad extends LoadResult {
   /** Share of the measured window the main thread (every server of the run) was busy. */
   readonly serverBusy: number;
+  /** Share of the machine's CPU that other processes used during the measured window. */
+  readonly otherLoad: number;
+}
+
+/** CPU time of the whole machine and of this process (every thread), in milliseconds. */
+interface CpuSample {
+  readonly machineBusy: number;
+  readonly machineTotal: number;
+  readonly own: number;
+}
+
+function cpuSample(): CpuSample {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const used = times.user + times.nice + times.sys + times.irq;
+    busy += used;
+    total += used + times.idle;
+  }
+  const own = process.cpuUsage();
+  return { machineBusy: busy, machineTotal: total, own: (own.user + own.system) / 1000 };
+}
+
+/**
+ * What other processes took of the machine since `start`: a bench sharing its
+ * cores with a build or a test run measures that contention, not the code,
+ * and its ratios cannot be trusted.
+ */
+function otherLoadSince(start: CpuSample): number {
+  const end = cpuSample();
+  const total = end.machineTotal - start.machineTotal;
+  const others = end.machineBusy - start.machineBusy - (end.own - start.own);
+  return total > 0 ? Math.min(1, Math.max(0, others / total)) : 0;
 }
 
 /** Runs one load in a fresh worker thread, and terminates it (closing its connections) before answering. */
@@ -128,11 +165,13 @@ async function runInWorker(spec: LoadSpec): Promise<MeasuredLoad> {
   try {
     return await new Promise<MeasuredLoad>((resolve, reject) => {
       let busyAtStart = performance.eventLoopUtilization();
+      let cpuAtStart = cpuSample();
       const timer = setTimeout(() => reject(new Error(`no result within ${limitMs} ms`)), limitMs);
       const settle = () => clearTimeout(timer);
       worker.on('message', (message: WorkerMessage) => {
         if (message.kind === 'measuring') {
           busyAtStart = performance.eventLoopUtilization();
+          cpuAtStart = cpuSample();
           return;
         }
         settle();
@@ -141,6 +180,7 @@ async function runInWorker(spec: LoadSpec): Promise<MeasuredLoad> {
           resolve({
             ...message.result,
             serverBusy: performance.eventLoopUtilization(busyAtStart).utilization,
+            otherLoad: otherLoadSince(cpuAtStart),
           });
       });
       worker.once('error', (error) => {
@@ -169,52 +209,82 @@ interface ScenarioDef {
   readonly client: string;
   readonly call: CallName;
   readonly target: Target;
+  readonly signer?: SignerSpec;
 }
 
+const GRPC_PROTOCOL = 'gRPC over HTTP/2 cleartext';
+const JSON_PROTOCOL = 'Connect JSON over HTTP/1.1';
 const GRPC_CLIENT = '@grpc/grpc-js generic client, protobuf-es (de)serialisation, one HTTP/2 connection';
 const JSON_CLIENT = 'fetch (undici, keep-alive), one HTTP/1.1 connection per request in flight';
 const HEALTH_CHECK = 'grpc.health.v1.Health/Check';
 const GET_UNIT = 'lgsp.registry.v1.RegistryService/GetUnit';
+const GATEWAY_PATH = 'gateway → registry (grpc-js hop) → database';
+const SIGNED_GATEWAY_PATH =
+  'gateway (checks the body digest, the signature against cached key material, and claims the nonce on the bus) ' +
+  '→ registry (grpc-js hop) → database';
 
-function registryReadScenarios(baseline: BaselineServer, mesh: EmbeddedMesh): ScenarioDef[] {
-  const gatewayAddress = new URL(mesh.gateway.url).host;
+/** How a signed scenario signs: the algorithm for people, the key for the load worker. */
+interface Signing {
+  readonly algorithm: 'HMAC-SHA256' | 'RSA-SHA256';
+  readonly signer: SignerSpec;
+}
+
+/**
+ * GetUnit of the bench unit through the gateway, over gRPC or Connect JSON,
+ * unsigned or signed. One definition for (b), (c) and (f)–(h), so that signed
+ * and unsigned differ in the signature only.
+ */
+function gatewayGetUnit(
+  mesh: EmbeddedMesh,
+  id: string,
+  protocol: Target['protocol'],
+  signing?: Signing,
+): ScenarioDef {
+  const grpc = protocol === 'grpc';
+  const client = grpc ? GRPC_CLIENT : JSON_CLIENT;
+  return {
+    id,
+    title: `GetUnit through the gateway ${grpc ? 'over gRPC' : 'as Connect JSON'}${signing === undefined ? '' : `, signed with ${signing.algorithm}`}`,
+    rpc: GET_UNIT,
+    server: signing === undefined ? GATEWAY_PATH : SIGNED_GATEWAY_PATH,
+    protocol: grpc ? GRPC_PROTOCOL : JSON_PROTOCOL,
+    client:
+      signing === undefined
+        ? client
+        : `${client}; signs every request with ${signing.algorithm} (fresh nonce and timestamp) inside the load loop`,
+    call: 'get-unit',
+    target: grpc
+      ? { protocol: 'grpc', address: new URL(mesh.gateway.url).host }
+      : { protocol: 'connect-json', baseUrl: mesh.gateway.url },
+    ...(signing === undefined ? {} : { signer: signing.signer }),
+  };
+}
+
+function registryReadScenarios(
+  baseline: BaselineServer,
+  mesh: EmbeddedMesh,
+  signers: BenchSigners,
+): ScenarioDef[] {
+  const hmac: Signing = { algorithm: 'HMAC-SHA256', signer: signers.hmac };
   return [
     {
       id: 'a',
       title: 'Baseline: Health.Check over gRPC',
       rpc: HEALTH_CHECK,
       server: 'bare connect-node (`http2.createServer`, h2c)',
-      protocol: 'gRPC over HTTP/2 cleartext',
+      protocol: GRPC_PROTOCOL,
       client: GRPC_CLIENT,
       call: 'health-check',
       target: { protocol: 'grpc', address: baseline.grpcAddress },
     },
-    {
-      id: 'b',
-      title: 'GetUnit through the gateway over gRPC',
-      rpc: GET_UNIT,
-      server: 'gateway → registry (grpc-js hop) → database',
-      protocol: 'gRPC over HTTP/2 cleartext',
-      client: GRPC_CLIENT,
-      call: 'get-unit',
-      target: { protocol: 'grpc', address: gatewayAddress },
-    },
-    {
-      id: 'c',
-      title: 'GetUnit through the gateway as Connect JSON',
-      rpc: GET_UNIT,
-      server: 'gateway → registry (grpc-js hop) → database',
-      protocol: 'Connect JSON over HTTP/1.1',
-      client: JSON_CLIENT,
-      call: 'get-unit',
-      target: { protocol: 'connect-json', baseUrl: mesh.gateway.url },
-    },
+    gatewayGetUnit(mesh, 'b', 'grpc'),
+    gatewayGetUnit(mesh, 'c', 'connect-json'),
     {
       id: 'd',
       title: 'Baseline: Health.Check as Connect JSON',
       rpc: HEALTH_CHECK,
       server: 'bare connect-node (`http.createServer`)',
-      protocol: 'Connect JSON over HTTP/1.1',
+      protocol: JSON_PROTOCOL,
       client: JSON_CLIENT,
       call: 'health-check',
       target: { protocol: 'connect-json', baseUrl: baseline.jsonUrl },
@@ -224,15 +294,31 @@ function registryReadScenarios(baseline: BaselineServer, mesh: EmbeddedMesh): Sc
       title: 'GetUnit straight to the registry over gRPC (no gateway)',
       rpc: GET_UNIT,
       server: 'registry → database',
-      protocol: 'gRPC over HTTP/2 cleartext',
+      protocol: GRPC_PROTOCOL,
       client: GRPC_CLIENT,
       call: 'get-unit',
       target: { protocol: 'grpc', address: new URL(mesh.registry.url).host },
     },
+    gatewayGetUnit(mesh, 'f', 'grpc', hmac),
+    gatewayGetUnit(mesh, 'g', 'grpc', { algorithm: 'RSA-SHA256', signer: signers.rsa }),
+    gatewayGetUnit(mesh, 'h', 'connect-json', hmac),
   ];
 }
 
-const RATIOS: ReadonlyArray<{ num: string; den: string; title: string; isolates: string }> = [
+/**
+ * The least share of the unsigned throughput that a signed read through the
+ * same gateway must keep for verifying signatures to count as cheap.
+ */
+const SIGNED_THROUGHPUT_TARGET = 0.8;
+
+const RATIOS: ReadonlyArray<{
+  num: string;
+  den: string;
+  title: string;
+  isolates: string;
+  /** The throughput ratio must reach this for the claim the ratio backs. */
+  throughputTarget?: number;
+}> = [
   {
     num: 'b',
     den: 'a',
@@ -270,7 +356,79 @@ const RATIOS: ReadonlyArray<{ num: string; den: string; title: string; isolates:
     title: 'registry GetUnit / bare Health.Check (gRPC)',
     isolates: 'the registry service: its interceptors, handler and database query',
   },
+  {
+    num: 'f',
+    den: 'b',
+    title: 'HMAC-SHA256 signed / unsigned, gateway gRPC GetUnit',
+    isolates:
+      'a signed request: buffering and hashing the body, reading the headers, the HMAC check against cached key ' +
+      'material and the nonce claim at the gateway; plus signing on the client',
+    throughputTarget: SIGNED_THROUGHPUT_TARGET,
+  },
+  {
+    num: 'g',
+    den: 'b',
+    title: 'RSA-SHA256 signed / unsigned, gateway gRPC GetUnit',
+    isolates:
+      'the same with an RSA-2048 signature: a public-key verification at the gateway, a private-key signature on the client',
+    throughputTarget: SIGNED_THROUGHPUT_TARGET,
+  },
+  {
+    num: 'h',
+    den: 'c',
+    title: 'HMAC-SHA256 signed / unsigned, gateway Connect JSON GetUnit',
+    isolates: 'a signed request for a legacy JSON client, as (f)/(b) for gRPC',
+  },
 ];
+
+function ratioReports(scenarios: readonly ScenarioReport[]): RatioReport[] {
+  const byId = new Map(scenarios.map((s) => [s.id, s.summary]));
+  return RATIOS.map((r) => {
+    const num = byId.get(r.num);
+    const den = byId.get(r.den);
+    const value = num && den ? ratio(num, den) : null;
+    return {
+      id: `(${r.num})/(${r.den})`,
+      title: r.title,
+      isolates: r.isolates,
+      value,
+      ...(r.throughputTarget === undefined
+        ? {}
+        : {
+            target: {
+              throughputAtLeast: r.throughputTarget,
+              met: value === null ? null : value.throughput >= r.throughputTarget,
+            },
+          }),
+    };
+  });
+}
+
+/** Said in the report next to the numbers: what the signed scenarios include, and whether the target was met. */
+function signedNotes(ratios: readonly RatioReport[]): string[] {
+  const verdicts = ratios
+    .filter((r) => r.target !== undefined)
+    .map((r) => {
+      const throughput = r.value === null ? 'not measured' : `×${r.value.throughput.toFixed(3)}`;
+      const met = r.target?.met === null ? 'unknown' : r.target?.met ? 'met' : 'NOT met';
+      return `${r.id} ${throughput}: ${met}`;
+    });
+  return [
+    'Signed scenarios (f)–(h): the load worker signs every request inside the loop, as a real client does — it ' +
+      'encodes the message, hashes the body exactly as sent, builds the string to sign with a fresh nonce and ' +
+      'timestamp, and signs it (HMAC-SHA256, or RSA-SHA256 with a 2048-bit key). That signing time is part of every ' +
+      'measured latency and of the client busy column. It runs on the worker, not on the servers\u2019 thread, but the ' +
+      'loop is closed: a request being signed is not yet at the server, so client work also shows as lower server ' +
+      'busy and lower throughput. An RSA private-key signature costs the client far more than the public-key check ' +
+      'costs the gateway: when a signed scenario\u2019s server busy is below that of its unsigned twin, the gap is ' +
+      'the client\u2019s pace, not the gateway\u2019s verification.',
+    'The bench app (under the unit it reads) and its two credentials were set up through the gateway by the first ' +
+      'administrator (RegisterApp, CreateCredential, RegisterPublicKey, each call signed). Before measuring, a request ' +
+      'signed with the wrong key was refused for each credential, so the signatures of (f)–(h) were verified.',
+    `Target: signed throughput at least ${SIGNED_THROUGHPUT_TARGET.toFixed(2)} of unsigned through the same gateway — ` +
+      `${verdicts.join('; ')}.`,
+  ];
+}
 
 interface Infrastructure {
   readonly databaseUrl: string | undefined;
@@ -296,28 +454,20 @@ async function registryReadSuite(settings: Settings, infra: Infrastructure): Pro
       busPrefix: infra.busPrefix,
       schemaPrefix: infra.schemaPrefix,
       seedDemo: true,
-      bootstrapToken: randomBytes(32).toString('base64url'),
       logger: level === undefined ? silentLogger() : createLogger({ level }),
     });
     console.log(
       `mesh started in ${Math.round(performance.now() - started)} ms (gateway ${mesh.gateway.url})`,
     );
 
+    const signers = await provisionSigners(new URL(mesh.gateway.url).host, firstAdminOf(mesh));
+    console.log(`bench app credentials: HMAC ${signers.hmac.accessKeyId}, RSA ${signers.rsa.accessKeyId}`);
+
     const scenarios: ScenarioReport[] = [];
-    for (const def of registryReadScenarios(baseline, mesh)) {
+    for (const def of registryReadScenarios(baseline, mesh, signers)) {
       scenarios.push(await runScenario(def, settings));
     }
-    const byId = new Map(scenarios.map((s) => [s.id, s.summary]));
-    const ratios: RatioReport[] = RATIOS.map((r) => {
-      const num = byId.get(r.num);
-      const den = byId.get(r.den);
-      return {
-        id: `(${r.num})/(${r.den})`,
-        title: r.title,
-        isolates: r.isolates,
-        value: num && den ? ratio(num, den) : null,
-      };
-    });
+    const ratios = ratioReports(scenarios);
     return {
       id: 'registry-read-through-gateway',
       title: 'Suite 1 — registry read through the gateway',
@@ -336,12 +486,21 @@ async function registryReadSuite(settings: Settings, infra: Infrastructure): Pro
       },
       scenarios,
       ratios,
+      notes: signedNotes(ratios),
     };
   } finally {
     await baseline?.close();
     await mesh?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** A fresh mesh creates its first administrator: without it, no credential could be set up through the gateway. */
+function firstAdminOf(mesh: EmbeddedMesh): FirstAdmin {
+  if (mesh.firstAdmin === undefined) {
+    throw new Error('the mesh did not create a first administrator: is its database not fresh?');
+  }
+  return mesh.firstAdmin;
 }
 
 async function runScenario(def: ScenarioDef, settings: Settings): Promise<ScenarioReport> {
@@ -358,6 +517,7 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
     const result = await runInWorker({
       call: def.call,
       target: def.target,
+      ...(def.signer === undefined ? {} : { signer: def.signer }),
       warmupMs: settings.warmupMs,
       durationMs: settings.durationMs,
       concurrency: settings.concurrency,
@@ -367,7 +527,8 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
     const errors = result.errors + result.warmupErrors;
     console.log(
       `${Math.round(summary.rps)} req/s, p50 ${summary.latencyMs.p50.toFixed(3)} ms, ` +
-        `p99 ${summary.latencyMs.p99.toFixed(3)} ms, busy: server ${pct(result.serverBusy)} client ${pct(result.clientBusy)}` +
+        `p99 ${summary.latencyMs.p99.toFixed(3)} ms, busy: server ${pct(result.serverBusy)} client ${pct(result.clientBusy)}, ` +
+        `other processes ${pct(result.otherLoad)}` +
         `${errors > 0 ? `, ${errors} errors: ${result.errorSamples.join('; ')}` : ''}`,
     );
     return {
@@ -375,6 +536,7 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
       summary,
       serverBusy: result.serverBusy,
       clientBusy: result.clientBusy,
+      otherLoad: result.otherLoad,
       warmupErrors: result.warmupErrors,
       errorSamples: result.errorSamples,
     };
@@ -386,6 +548,7 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
       summary: null,
       serverBusy: null,
       clientBusy: null,
+      otherLoad: null,
       warmupErrors: 0,
       errorSamples: [],
       failure,
@@ -482,10 +645,21 @@ async function main(): Promise<void> {
   console.log(`\nreport: ${join(settings.outDir, 'latest.md')} and latest.json`);
   for (const r of suite.ratios) {
     if (r.value !== null) {
+      const target =
+        r.target === undefined
+          ? ''
+          : `  (target ≥ ${r.target.throughputAtLeast.toFixed(2)}: ${r.target.met ? 'met' : 'NOT met'})`;
       console.log(
-        `${r.id.padEnd(8)} p50 ×${r.value.p50.toFixed(2)}  throughput ×${r.value.throughput.toFixed(3)}  ${r.title}`,
+        `${r.id.padEnd(8)} p50 ×${r.value.p50.toFixed(2)}  throughput ×${r.value.throughput.toFixed(3)}  ${r.title}${target}`,
       );
     }
+  }
+  const contended = contendedScenarios(suite);
+  if (contended.length > 0) {
+    console.warn(
+      `bench: other processes loaded the machine during ${contended.map((s) => `(${s.id})`).join(', ')}: ` +
+        'the numbers and ratios of this run are not reliable',
+    );
   }
   const failed = suite.scenarios.some(
     (s) => s.failure !== undefined || (s.summary?.errors ?? 0) > 0 || s.warmupErrors > 0,

@@ -1,7 +1,21 @@
 /** What the orchestrator (run.ts) asks of a load worker (load.ts), and what it answers. */
 
+/** The unit every GetUnit asks for (Sở Tài chính of the demo tree); the bench's app is registered under it. */
+export const BENCH_UNIT_CODE = '000.00.03.H26';
+
 /** The RPCs a scenario can drive, each with a fixed request and a check of every answer. */
 export type CallName = 'health-check' | 'get-unit';
+
+/**
+ * An access key and its secret or private key, in a form that crosses to a
+ * worker thread (structured clone): strings only, the PEM is parsed there.
+ */
+export interface SignerSpec {
+  readonly accessKeyId: string;
+  readonly key:
+    | { readonly kind: 'hmac'; readonly secret: string }
+    | { readonly kind: 'rsa'; readonly privateKeyPem: string };
+}
 
 export type Target =
   /** gRPC over cleartext HTTP/2 with a `@grpc/grpc-js` client (one channel, one connection). */
@@ -12,6 +26,8 @@ export type Target =
 export interface LoadSpec {
   readonly call: CallName;
   readonly target: Target;
+  /** Sign every request with this key, each with a fresh nonce and timestamp; unsigned without it. */
+  readonly signer?: SignerSpec;
   readonly warmupMs: number;
   readonly durationMs: number;
   /** Requests in flight at any time (closed loop: each finished request starts the next). */

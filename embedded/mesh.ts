@@ -16,13 +16,17 @@ import type { Logger } from '#lib/logger.js';
 import { type RunningService, type ServiceModule, startService } from '#lib/service.js';
 import { shutdownTelemetry } from '#lib/telemetry.js';
 import { type RunningGateway, startGateway } from '../gateway/src/main.js';
+import { ensureFirstAdmin, type FirstAdmin } from '../services/auth/src/bootstrap.js';
+import type { AuthConfig } from '../services/auth/src/config.js';
 import { authModule } from '../services/auth/src/main.js';
 import { notificationModule } from '../services/notification/src/main.js';
 import type { RegistryContext } from '../services/registry/src/context.js';
 import { seedUnitTree, type UnitTreeFile } from '../services/registry/src/db/seed.js';
 import { registryModule } from '../services/registry/src/main.js';
 import { ssoModule } from '../services/sso/src/main.js';
+import { type StorageConfig, withStorageReadLimit } from '../services/storage/src/config.js';
 import { storageModule } from '../services/storage/src/main.js';
+import { loadTransferConfig, type TransferConfig } from '../services/transfer/src/config.js';
 import { transferModule } from '../services/transfer/src/main.js';
 
 export interface EmbeddedOptions {
@@ -37,8 +41,8 @@ export interface EmbeddedOptions {
   readonly busPrefix?: string;
   /** Prefix of each service's schema name (tests isolate themselves with it). */
   readonly schemaPrefix?: string;
-  /** Operator bootstrap token; default: read from, or generated into, the data directory. */
-  readonly bootstrapToken?: string;
+  /** AES-256-GCM master key (32 bytes); default: read from, or generated into, the data directory. */
+  readonly masterKey?: Uint8Array;
   /** Load the demo unit tree (deploy/seed/units-example.json) when the registry is empty. */
   readonly seedDemo?: boolean;
   readonly readMaxBytes?: number;
@@ -49,7 +53,10 @@ export interface EmbeddedMesh {
   readonly gateway: RunningGateway;
   readonly services: ReadonlyArray<RunningService<unknown>>;
   readonly registry: RunningService<RegistryContext>;
-  readonly bootstrapToken: string;
+  /** The first administrator's credential, when this start created it (shown once). */
+  readonly firstAdmin: FirstAdmin | undefined;
+  /** Where the first administrator's credential was written, as `KEY=value` lines. */
+  readonly adminEnvFile: string;
   readonly bus: Bus;
   readonly database: DatabasePool;
   /** Where the bus is: a NATS URL, or "in-process". */
@@ -113,13 +120,42 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
     };
 
     const registry = await start(registryModule);
-    const others = [
-      await start(authModule),
-      await start(transferModule),
-      await start(storageModule),
-      await start(notificationModule),
-      await start(ssoModule),
-    ];
+    const masterKey = options.masterKey ?? readOrCreateMasterKey(join(options.dataDir, 'master-key'));
+    const authConfig: AuthConfig = {
+      ...configFor('auth'),
+      masterKey,
+      allowHmacSha1: true,
+      maxClockSkewSeconds: 300,
+      sessionTokenTtlSeconds: 300,
+      tokenIssuer: 'lgsp',
+      registryAddr: hostPort(registry.url),
+    };
+    const auth = await startService(authModule, authConfig, shared);
+    stack.push(() => auth.close());
+    const storageConfig: StorageConfig = withStorageReadLimit({
+      ...configFor('storage'),
+      masterKey,
+      blobBackend: 'fs',
+      storageDir: join(options.dataDir, 'blobs'),
+      natsBlobReplicas: 1,
+      maxBlobBytes: 2 * 1024 ** 3,
+      appStagingQuotaBytes: 8 * 1024 ** 3,
+    });
+    const storage = await startService(storageModule, storageConfig, shared);
+    stack.push(() => storage.close());
+    const transferConfig: TransferConfig = {
+      // The documented defaults, with the mesh's own addresses and infrastructure.
+      ...loadTransferConfig({}),
+      ...configFor('transfer'),
+      registryAddr: hostPort(registry.url),
+      storageAddr: hostPort(storage.url),
+      maxTransferBytes: storageConfig.maxBlobBytes,
+    };
+    const transfer = await startService(transferModule, transferConfig, shared);
+    stack.push(() => transfer.close());
+    const notification = await start(notificationModule);
+    const sso = await start(ssoModule);
+    const others = [auth, transfer, storage, notification, sso];
 
     if (options.seedDemo ?? false) {
       const tree = JSON.parse(readFileSync(DEMO_TREE, 'utf8')) as UnitTreeFile;
@@ -130,19 +166,36 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
       if (seeded.units > 0) logger.info(seeded, 'demo unit tree loaded');
     }
 
-    const bootstrapToken =
-      options.bootstrapToken ?? readOrCreateToken(join(options.dataDir, 'bootstrap-token'));
+    const adminEnvFile = join(options.dataDir, 'admin.env');
+    const firstAdmin = await ensureFirstAdmin(auth.context, 'admin');
+    if (firstAdmin !== undefined) {
+      writeFileSync(
+        adminEnvFile,
+        `LGSP_ACCESS_KEY_ID=${firstAdmin.accessKeyId}\nLGSP_SECRET_KEY=${firstAdmin.secret}\n`,
+        { mode: 0o600 },
+      );
+    }
     const gateway = await startGateway(
       {
         host: base.host,
         port: options.gatewayPort ?? 8080,
         logLevel: logger.level,
-        upstreams: { registry: hostPort(registry.url) },
-        bootstrapToken,
+        upstreams: {
+          registry: hostPort(registry.url),
+          auth: hostPort(auth.url),
+          transfer: hostPort(transfer.url),
+          storage: hostPort(storage.url),
+          notification: hostPort(notification.url),
+          sso: hostPort(sso.url),
+        },
+        natsUrl,
+        busPrefix: base.busPrefix,
         readMaxBytes: base.readMaxBytes,
         defaultTimeoutMs: 30_000,
+        maxClockSkewMs: 300_000,
+        allowHmacSha1: true,
       },
-      logger,
+      { logger, bus },
     );
     stack.push(() => gateway.close());
 
@@ -151,7 +204,8 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
       gateway,
       registry,
       services: [registry, ...others] as RunningService<unknown>[],
-      bootstrapToken,
+      firstAdmin,
+      adminEnvFile,
       bus,
       database,
       busLocation: natsUrl ?? 'in-process',
@@ -170,10 +224,14 @@ function hostPort(url: string): string {
   return new URL(url).host;
 }
 
-/** The token is kept so that the operator's scripts keep working across restarts. */
-function readOrCreateToken(file: string): string {
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const token = randomBytes(32).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return token;
+/** The master key must outlive restarts: without it, the stored secrets cannot be read. */
+function readOrCreateMasterKey(file: string): Uint8Array {
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 master key`);
+    return new Uint8Array(key);
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600 });
+  return new Uint8Array(key);
 }

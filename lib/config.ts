@@ -84,6 +84,25 @@ export class EnvReader {
     return raw;
   }
 
+  /**
+   * A key of exactly `bytes` bytes given as base64 (e.g. `openssl rand -base64 32`).
+   * The value itself never appears in a problem: it is a secret.
+   */
+  base64Key(name: string, bytes: number, required?: { hint: string }): Uint8Array | undefined {
+    const raw = this.#raw(name);
+    const how = `base64 of ${bytes} random bytes (openssl rand -base64 ${bytes})`;
+    if (raw === undefined) {
+      if (required !== undefined) this.#problems.push(`${name} is required: ${how}, ${required.hint}`);
+      return undefined;
+    }
+    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
+    if (key.length !== bytes) {
+      this.#problems.push(`${name} must be ${how}; it decodes to ${key.length} bytes`);
+      return undefined;
+    }
+    return new Uint8Array(key);
+  }
+
   /** Throws one `ConfigError` listing every problem found. */
   done(): void {
     if (this.#problems.length > 0) {

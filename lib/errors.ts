@@ -70,6 +70,24 @@ export class ResourceExhaustedError extends DomainError {
   readonly code = Code.ResourceExhausted;
 }
 
+/** A position or amount is past what is allowed, e.g. more bytes than declared. */
+export class OutOfRangeError extends DomainError {
+  override name = 'OutOfRangeError';
+  readonly code = Code.OutOfRange;
+}
+
+/** Content is damaged or does not match its digest; nothing was kept of it. */
+export class DataLossError extends DomainError {
+  override name = 'DataLossError';
+  readonly code = Code.DataLoss;
+}
+
+/** A concurrent change won; the caller may read again and retry. */
+export class AbortedError extends DomainError {
+  override name = 'AbortedError';
+  readonly code = Code.Aborted;
+}
+
 /** A dependency (Postgres, NATS, another service) is not reachable; the caller may retry. */
 export class UnavailableError extends DomainError {
   override name = 'UnavailableError';

@@ -7,6 +7,7 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import type { Kysely } from 'kysely';
 import { Health } from '#gen/grpc/health/v1/health_pb.js';
+import { auditRefusals, auditStream, createAuditRecorder } from './audit.js';
 import type { Bus, StreamSpec, Subscription } from './bus/bus.js';
 import type { BaseConfig } from './config.js';
 import type { DatabasePool } from './db/database.js';
@@ -16,7 +17,7 @@ import { openBusFor, openDatabaseFor } from './infra.js';
 import { createLogger, type Logger } from './logger.js';
 import { accessInterceptor } from './rpc/access.js';
 import { createHealthMonitor, type HealthMonitor } from './rpc/health.js';
-import { type RpcServer, startRpcServer } from './rpc/server.js';
+import { type HttpRoute, type RpcServer, startRpcServer } from './rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from './telemetry.js';
 
 /** What the host hands to a service's `createContext`. */
@@ -36,6 +37,12 @@ export interface ServiceModule<C extends BaseConfig, Ctx> {
   streams?(config: C): readonly StreamSpec[];
   createContext(base: BaseContext<C>): Promise<Ctx> | Ctx;
   routes(ctx: Ctx): (router: ConnectRouter) => void;
+  /**
+   * Plain HTTP GET endpoints served next to the RPCs on the same port, by exact
+   * path (e.g. `/.well-known/jwks.json`). They may not take the paths of the
+   * health and metrics endpoints.
+   */
+  httpRoutes?(ctx: Ctx): Readonly<Record<string, HttpRoute>>;
   consumers?(ctx: Ctx): Promise<readonly Subscription[]>;
   /** Releases what `createContext` opened (clients to other services, timers). */
   dispose?(ctx: Ctx): Promise<void>;
@@ -80,6 +87,9 @@ export async function startService<C extends BaseConfig, Ctx>(
     if (shared.bus === undefined) cleanups.push(() => bus.close());
     for (const stream of module.streams?.(config) ?? []) await bus.ensureStream(stream);
 
+    await bus.ensureStream(auditStream(config.busPrefix));
+    const audit = createAuditRecorder(bus, config.busPrefix, module.name, logger);
+
     const outbox = startOutboxRelay({ db, bus, logger });
     cleanups.push(() => outbox.stop());
 
@@ -88,6 +98,11 @@ export async function startService<C extends BaseConfig, Ctx>(
 
     const health = createHealthMonitor({ postgres: () => database.ping(), bus: () => bus.ping() });
     const routes = module.routes(context);
+    const httpRoutes = withServiceRoutes(
+      { ...health.httpRoutes, '/metrics': metricsRoute },
+      module.httpRoutes?.(context) ?? {},
+      module.name,
+    );
     const server: RpcServer = await startRpcServer({
       host: config.host,
       port: config.port,
@@ -95,12 +110,13 @@ export async function startService<C extends BaseConfig, Ctx>(
       domain: `${module.name}.lgsp`,
       readMaxBytes: config.readMaxBytes,
       interceptors: [rpcTelemetryInterceptor(module.name)],
-      guards: [accessInterceptor()],
+      // Refusals by the access check are audited too: the audit guard wraps it.
+      guards: [auditRefusals(audit), accessInterceptor()],
       routes: (router) => {
         router.service(Health, health.grpc);
         routes(router);
       },
-      httpRoutes: { ...health.httpRoutes, '/metrics': metricsRoute },
+      httpRoutes,
     });
     cleanups.push(() => server.close());
 
@@ -130,4 +146,16 @@ export async function startService<C extends BaseConfig, Ctx>(
     await cleanup();
     throw error;
   }
+}
+
+/** The host's own endpoints plus the service's; a service cannot shadow health or metrics. */
+function withServiceRoutes(
+  host: Readonly<Record<string, HttpRoute>>,
+  service: Readonly<Record<string, HttpRoute>>,
+  name: string,
+): Readonly<Record<string, HttpRoute>> {
+  const taken = Object.keys(service).filter((path) => Object.hasOwn(host, path));
+  if (taken.length > 0)
+    throw new Error(`${name} declares HTTP routes the host serves itself: ${taken.join(', ')}`);
+  return { ...service, ...host };
 }

@@ -1,19 +1,24 @@
 /**
  * The gateway: the single public entry point. One port serves every public
- * RPC as gRPC (HTTP/2), gRPC-Web and Connect JSON (HTTP/1.1 and HTTP/2), plus
- * /healthz, /readyz and /metrics.
+ * RPC as gRPC (HTTP/2), gRPC-Web and Connect JSON (HTTP/1.1 and HTTP/2),
+ * verifies signed requests and access levels, and serves /healthz, /readyz,
+ * /metrics and the session-token key set.
  */
 import { createContextValues } from '@connectrpc/connect';
 import { Health } from '#gen/grpc/health/v1/health_pb.js';
+import type { Bus } from '#lib/bus/bus.js';
+import { connectNatsBus } from '#lib/bus/nats.js';
+import { ConfigError } from '#lib/config.js';
 import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger, type Logger } from '#lib/logger.js';
 import { createHealthMonitor, type HealthMonitor } from '#lib/rpc/health.js';
 import { startRpcServer } from '#lib/rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from '#lib/telemetry.js';
-import { authenticationInterceptor } from './authenticate.js';
+import { authenticationInterceptor, needsBodyDigest } from './auth/authenticate.js';
 import { type GatewayConfig, loadGatewayConfig } from './config.js';
-import { closeGatewayContext, createGatewayContext, upstreamChecks } from './context.js';
+import { createGatewayContext, readinessChecks } from './context.js';
 import { gatewayRoutes } from './routes/index.js';
+import { jwksRoute } from './routes/jwks.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -22,11 +27,21 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(config: GatewayConfig, logger?: Logger): Promise<RunningGateway> {
-  const log = (logger ?? createLogger({ level: config.logLevel })).child({ service: 'gateway' });
+export interface GatewayDependencies {
+  readonly logger?: Logger;
+  /** The bus shared with the services in the embedded mode; otherwise opened from NATS_URL. */
+  readonly bus?: Bus;
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  deps: GatewayDependencies = {},
+): Promise<RunningGateway> {
+  const log = (deps.logger ?? createLogger({ level: config.logLevel })).child({ service: 'gateway' });
   initTelemetry('gateway');
-  const ctx = createGatewayContext(config, log);
-  const health = createHealthMonitor(upstreamChecks(ctx));
+  const bus = deps.bus ?? (await connectBus(config, log));
+  const ctx = await createGatewayContext(config, log, bus);
+  const health = createHealthMonitor(readinessChecks(ctx));
   const routes = gatewayRoutes(ctx);
   const server = await startRpcServer({
     host: config.host,
@@ -35,15 +50,28 @@ export async function startGateway(config: GatewayConfig, logger?: Logger): Prom
     domain: 'gateway.lgsp',
     readMaxBytes: config.readMaxBytes,
     rejectUnknownJsonFields: true,
-    // Authentication runs outermost so that a rejected credential is counted and traced too.
-    interceptors: [rpcTelemetryInterceptor('gateway'), authenticationInterceptor(config.bootstrapToken)],
+    interceptors: [rpcTelemetryInterceptor('gateway')],
+    guards: [
+      authenticationInterceptor({
+        keys: ctx.keys,
+        nonces: ctx.nonces,
+        policy: { maxSkewMs: config.maxClockSkewMs, allowHmacSha1: config.allowHmacSha1 },
+        audit: ctx.audit,
+        usage: ctx.usage,
+      }),
+    ],
+    digestBody: needsBodyDigest,
     // A public client cannot set the internal caller entry: context starts empty.
     contextValues: () => createContextValues(),
     routes: (router) => {
       router.service(Health, health.grpc);
       routes(router);
     },
-    httpRoutes: { ...health.httpRoutes, '/metrics': metricsRoute },
+    httpRoutes: {
+      ...health.httpRoutes,
+      '/metrics': metricsRoute,
+      '/.well-known/jwks.json': jwksRoute(config.upstreams.auth),
+    },
   });
   log.info({ url: server.url }, 'gateway listening');
   let closing: Promise<void> | undefined;
@@ -55,11 +83,26 @@ export async function startGateway(config: GatewayConfig, logger?: Logger): Prom
       closing ??= (async () => {
         health.drain();
         await server.close();
-        closeGatewayContext(ctx);
+        await ctx.close();
+        if (deps.bus === undefined) await bus.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * A gateway of its own process must share the services' bus: revocations,
+ * the replicas' nonce store and the audit stream travel over it. An
+ * in-process bus would let a revoked key work until its cache entry expired.
+ */
+async function connectBus(config: GatewayConfig, log: Logger): Promise<Bus> {
+  if (config.natsUrl === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  - NATS_URL is required: the gateway hears revocations and shares its nonce store over the bus',
+    );
+  }
+  return connectNatsBus({ servers: config.natsUrl, name: 'lgsp-gateway', logger: log });
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -4,6 +4,7 @@
  * later use of the same key and nonce is a replay, wherever it arrives.
  */
 import { type Bus, BusConflictError, type KvStore } from '../bus/bus.js';
+import { UnavailableError } from '../errors.js';
 
 export interface NonceStore {
   /** True the first time a (key id, nonce) pair is seen within the window; false for a replay. */
@@ -20,7 +21,12 @@ export async function openNonceStore(bus: Bus, prefix: string, windowMs: number)
         return true;
       } catch (error) {
         if (error instanceof BusConflictError) return false;
-        throw error;
+        // Without the shared store a replay cannot be ruled out: refuse, but as
+        // the outage it is, so that clients retry instead of reporting a bug.
+        throw new UnavailableError(
+          'REPLAY_CHECK_UNAVAILABLE',
+          'the replay check is unavailable for a moment (the bus is not reachable); retry the request with a new nonce',
+        );
       }
     },
   };

@@ -4,7 +4,7 @@
  * so that a forged request cannot burn a genuine client's nonce). Used by the
  * gateway for every public call and by the auth service's VerifyAccess.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import {
   CredentialKind,
@@ -89,14 +89,7 @@ export async function verifyRequest(input: {
   }
   const key =
     material.kind === CredentialKind.RSA_PUBLIC_KEY
-      ? {
-          kind: 'rsa' as const,
-          publicKey: createPublicKey({
-            key: Buffer.from(material.publicKeyDer),
-            format: 'der',
-            type: 'spki',
-          }),
-        }
+      ? { kind: 'rsa' as const, publicKey: publicKeyOf(material) }
       : { kind: 'hmac' as const, secret: material.hmacSecret };
   if (!verify(facts.algorithm, key, stringToSign(facts), input.signature)) {
     return refuse(RefusalReason.BAD_SIGNATURE, 'the signature does not match the request');
@@ -105,4 +98,16 @@ export async function verifyRequest(input: {
     return refuse(RefusalReason.NONCE_REPLAYED, `nonce ${facts.nonce} was already used with this key`);
   }
   return { ok: true, material, skewMs };
+}
+
+/** Parsing a DER key per request would cost more than the check itself; cached material keeps its parsed key. */
+const parsedKeys = new WeakMap<KeyMaterial, KeyObject>();
+
+function publicKeyOf(material: KeyMaterial): KeyObject {
+  let key = parsedKeys.get(material);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.from(material.publicKeyDer), format: 'der', type: 'spki' });
+    parsedKeys.set(material, key);
+  }
+  return key;
 }

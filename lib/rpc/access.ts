@@ -13,6 +13,11 @@ import { ADMIN_ROLE, callerKey } from './caller.js';
 export const UNIT_ADMIN_ROLE = 'unit_admin';
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
+/** The standard health protocol is for probes and declares no level of ours: always open. */
+export function isProbe(serviceTypeName: string): boolean {
+  return serviceTypeName === HEALTH_SERVICE;
+}
+
 export function accessLevelOf(method: DescMethod): AccessLevel {
   return getOption(method, access);
 }
@@ -59,8 +64,7 @@ export function assertAccess(caller: Caller, level: AccessLevel, rpc: string): v
 /** Service-side enforcement; runs inside the error interceptor so refusals get their details. */
 export function accessInterceptor(): Interceptor {
   return (next) => async (req) => {
-    // The standard health protocol is for probes and declares no level of ours.
-    if (req.service.typeName === HEALTH_SERVICE) return next(req);
+    if (isProbe(req.service.typeName)) return next(req);
     assertAccess(
       req.contextValues.get(callerKey),
       accessLevelOf(req.method),

@@ -9,6 +9,7 @@ import { BadRequestSchema, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb
 import { DomainError, InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { callerKey } from './caller.js';
+import { interceptErrors } from './intercept-errors.js';
 
 export function toConnectError(error: unknown, domain: string): ConnectError | undefined {
   if (error instanceof InvalidArgumentError) {
@@ -35,22 +36,18 @@ export function toConnectError(error: unknown, domain: string): ConnectError | u
 }
 
 export function errorInterceptor(logger: Logger, domain: string): Interceptor {
-  return (next) => async (req) => {
-    try {
-      return await next(req);
-    } catch (error) {
-      const mapped = toConnectError(error, domain);
-      const requestId = req.contextValues.get(callerKey).requestId;
-      const fields = { method: req.method.name, service: req.service.typeName, requestId };
-      if (mapped === undefined) {
-        logger.error({ ...fields, err: error }, 'unexpected error');
-        throw new ConnectError('internal error', Code.Internal);
-      }
-      const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? 'error' : 'info';
-      logger[level]({ ...fields, code: Code[mapped.code], reason: reasonOf(error) }, mapped.rawMessage);
-      throw mapped;
+  return interceptErrors((error, req) => {
+    const mapped = toConnectError(error, domain);
+    const requestId = req.contextValues.get(callerKey).requestId;
+    const fields = { method: req.method.name, service: req.service.typeName, requestId };
+    if (mapped === undefined) {
+      logger.error({ ...fields, err: error }, 'unexpected error');
+      throw new ConnectError('internal error', Code.Internal);
     }
-  };
+    const level = mapped.code === Code.Internal || mapped.code === Code.Unknown ? 'error' : 'info';
+    logger[level]({ ...fields, code: Code[mapped.code], reason: reasonOf(error) }, mapped.rawMessage);
+    throw mapped;
+  });
 }
 
 function reasonOf(error: unknown): string | undefined {

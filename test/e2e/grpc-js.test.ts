@@ -14,23 +14,25 @@ import {
 } from '#gen/lgsp/common/v1/common_pb.js';
 import { CALLER_HEADER } from '#lib/rpc/caller.js';
 import {
-  bearer,
   callUnary,
   decodeRpcStatus,
   type E2eMesh,
+  hmacSigner,
   loadGrpcService,
+  type Signer,
+  signedMetadata,
   startE2eMesh,
 } from './support.js';
 
+const RegistryService = loadGrpcService(
+  'lgsp/registry/v1/registry_service.proto',
+  'lgsp.registry.v1.RegistryService',
+);
 let e2e: E2eMesh;
 let registry: grpc.Client;
 
 beforeAll(async () => {
   e2e = await startE2eMesh();
-  const RegistryService = loadGrpcService(
-    'lgsp/registry/v1/registry_service.proto',
-    'lgsp.registry.v1.RegistryService',
-  );
   registry = new RegistryService(e2e.address, grpc.credentials.createInsecure());
 });
 
@@ -46,6 +48,17 @@ const newUnit = (code: string) => ({
   kind: 'UNIT_KIND_DEPARTMENT',
   decisionRef: '12/QĐ-UBND',
 });
+
+/** A call signed by `signer` (the first administrator unless told). */
+function signedCall(method: string, request: object, signer: Signer = e2e.admin) {
+  return callUnary(registry, method, request, signedMetadata(RegistryService, method, request, signer));
+}
+
+function reasonOf(error: grpc.ServiceError): string {
+  const info = statusDetails(error).details.find((d) => d.typeUrl.endsWith(`/${ErrorInfoSchema.typeName}`));
+  expect(info, 'ErrorInfo detail').toBeDefined();
+  return fromBinary(ErrorInfoSchema, info!.value).reason;
+}
 
 function statusDetails(error: grpc.ServiceError) {
   const [raw] = error.metadata.get('grpc-status-details-bin');
@@ -96,47 +109,55 @@ describe('public reads', () => {
   it('answers NOT_FOUND for a code never issued', async () => {
     const { error } = await callUnary(registry, 'getUnit', { code: '000.00.99.H26' });
     expect(error?.code).toBe(grpc.status.NOT_FOUND);
-    const status = statusDetails(error!);
-    const info = status.details.find((d) => d.typeUrl.endsWith(`/${ErrorInfoSchema.typeName}`));
-    expect(fromBinary(ErrorInfoSchema, info!.value).reason).toBe('UNIT_NOT_FOUND');
+    expect(reasonOf(error!)).toBe('UNIT_NOT_FOUND');
   });
 });
 
 describe('administration', () => {
-  it('creates a unit with the bearer token in metadata', async () => {
-    const { response, error } = await callUnary(
-      registry,
-      'createUnit',
-      newUnit('000.00.90.H26'),
-      bearer(e2e.token),
-    );
+  it('creates a unit with a request signed in metadata', async () => {
+    const { response, error } = await signedCall('createUnit', newUnit('000.00.90.H26'));
     expect(error).toBeUndefined();
     expect(response.unit).toMatchObject({ code: '000.00.90.H26', status: 'UNIT_STATUS_ACTIVE' });
     const read = await callUnary(registry, 'getUnit', { code: '000.00.90.H26' });
     expect(read.response.unit.name).toBe('Ban Quản lý các khu công nghiệp');
   });
 
-  it('answers UNAUTHENTICATED without a token, and writes nothing', async () => {
+  it('answers UNAUTHENTICATED without a signature, and writes nothing', async () => {
     const { error } = await callUnary(registry, 'createUnit', newUnit('000.00.91.H26'));
     expect(error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(reasonOf(error!)).toBe('AUTHENTICATION_REQUIRED');
     expect((await callUnary(registry, 'getUnit', { code: '000.00.91.H26' })).error?.code).toBe(
       grpc.status.NOT_FOUND,
     );
   });
 
-  it('answers UNAUTHENTICATED with a wrong token, and writes nothing', async () => {
-    const wrong = `${e2e.token.slice(0, -1)}${e2e.token.endsWith('A') ? 'B' : 'A'}`;
-    for (const metadata of [bearer(wrong), bearer('short'), basic()]) {
+  it('answers UNAUTHENTICATED to a wrong signature, and writes nothing', async () => {
+    const wrongSecret = hmacSigner(e2e.admin.accessKeyId, 'not-the-secret-of-this-key');
+    const unknownKey = hmacSigner('AKNOSUCHKEY00000', 'whatever');
+    const attempts: Array<[grpc.Metadata, string]> = [
+      [signedMetadata(RegistryService, 'createUnit', newUnit('000.00.91.H26'), wrongSecret), 'BAD_SIGNATURE'],
+      [signedMetadata(RegistryService, 'createUnit', newUnit('000.00.91.H26'), unknownKey), 'UNKNOWN_KEY'],
+      // Signed for another message than the one sent: the body digest gives it away.
+      [
+        signedMetadata(RegistryService, 'createUnit', newUnit('000.00.94.H26'), e2e.admin),
+        'CONTENT_DIGEST_MISMATCH',
+      ],
+      [basic(), 'AUTHENTICATION_REQUIRED'],
+    ];
+    for (const [metadata, reason] of attempts) {
       const { error } = await callUnary(registry, 'createUnit', newUnit('000.00.91.H26'), metadata);
-      expect(error?.code).toBe(grpc.status.UNAUTHENTICATED);
-      const status = statusDetails(error!);
-      const info = status.details.find((d) => d.typeUrl.endsWith(`/${ErrorInfoSchema.typeName}`));
-      expect(fromBinary(ErrorInfoSchema, info!.value).reason).toBe('CREDENTIAL_REJECTED');
+      expect(error?.code, reason).toBe(grpc.status.UNAUTHENTICATED);
+      expect(reasonOf(error!)).toBe(reason);
     }
-    // A wrong token is refused even for a public read: the caller meant to authenticate.
-    expect((await callUnary(registry, 'getUnit', { code: '000.00.03.H26' }, bearer(wrong))).error?.code).toBe(
-      grpc.status.UNAUTHENTICATED,
+    // A bad signature is refused even for a public read: the caller meant to authenticate.
+    const read = { code: '000.00.03.H26' };
+    const { error } = await callUnary(
+      registry,
+      'getUnit',
+      read,
+      signedMetadata(RegistryService, 'getUnit', read, wrongSecret),
     );
+    expect(error?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect((await callUnary(registry, 'getUnit', { code: '000.00.91.H26' })).error?.code).toBe(
       grpc.status.NOT_FOUND,
     );
@@ -155,11 +176,11 @@ describe('administration', () => {
   });
 
   it('answers ALREADY_EXISTS for a duplicate code', async () => {
-    const first = await callUnary(registry, 'createUnit', newUnit('000.00.93.H26'), bearer(e2e.token));
+    const first = await signedCall('createUnit', newUnit('000.00.93.H26'));
     expect(first.error).toBeUndefined();
-    const { error } = await callUnary(registry, 'createUnit', newUnit('000.00.93.H26'), bearer(e2e.token));
+    const { error } = await signedCall('createUnit', newUnit('000.00.93.H26'));
     expect(error?.code).toBe(grpc.status.ALREADY_EXISTS);
-    const seeded = await callUnary(registry, 'createUnit', newUnit('000.00.03.H26'), bearer(e2e.token));
+    const seeded = await signedCall('createUnit', newUnit('000.00.03.H26'));
     expect(seeded.error?.code).toBe(grpc.status.ALREADY_EXISTS);
   });
 });

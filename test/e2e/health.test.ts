@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callUnary, type E2eMesh, loadGrpcService, postJson, startE2eMesh } from './support.js';
+import { callUnary, type E2eMesh, loadGrpcService, postJson, SERVICES, startE2eMesh } from './support.js';
 
 let e2e: E2eMesh;
 let Health: grpc.ServiceClientConstructor;
@@ -39,12 +39,16 @@ describe('gateway', () => {
     expect(JSON.parse(res.text)).toEqual({ status: 'ok' });
   });
 
-  it('is ready, with a check per upstream', async () => {
+  it('is ready, with a check per upstream and one for the bus', async () => {
     const res = await get(`${e2e.url}/readyz`);
     expect(res.status).toBe(200);
     const body = JSON.parse(res.text);
     expect(body.status).toBe('ready');
-    expect(body.checks).toEqual({ registry: { ok: true } });
+    const ok = { ok: true };
+    expect(body.checks).toEqual({
+      bus: ok,
+      ...Object.fromEntries(SERVICES.map((service) => [service, ok])),
+    });
   });
 
   it('exposes lgsp_rpc_server_requests in /metrics once a call was made', async () => {

@@ -7,14 +7,19 @@ import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
 import { CALLER_HEADER, encodeCaller } from '#lib/rpc/caller.js';
-import { type E2eMesh, type JsonAnswer, postJson, READ_MAX_BYTES, startE2eMesh } from './support.js';
+import {
+  type E2eMesh,
+  hmacSigner,
+  type JsonAnswer,
+  postJson,
+  READ_MAX_BYTES,
+  startE2eMesh,
+} from './support.js';
 
 let e2e: E2eMesh;
-let admin: Record<string, string>;
 
 beforeAll(async () => {
   e2e = await startE2eMesh();
-  admin = { authorization: `Bearer ${e2e.token}` };
 });
 
 afterAll(async () => {
@@ -23,7 +28,7 @@ afterAll(async () => {
 
 const call = (method: string, body: unknown, headers: Record<string, string> = {}) =>
   postJson(e2e.url, method, body, { headers });
-const asAdmin = (method: string, body: unknown) => call(method, body, admin);
+const asAdmin = (method: string, body: unknown) => postJson(e2e.url, method, body, { signer: e2e.admin });
 
 /** Asserts a successful answer and returns its body. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field.
@@ -228,7 +233,7 @@ describe('bad input', () => {
     const before = await eventCount();
     const body = JSON.stringify(unit('000.00.95.H26', 'x'.repeat(READ_MAX_BYTES + 1)));
     expect(Buffer.byteLength(body)).toBeGreaterThan(READ_MAX_BYTES);
-    const answer = await postJson(e2e.url, 'CreateUnit', body, { raw: true, headers: admin });
+    const answer = await postJson(e2e.url, 'CreateUnit', body, { raw: true, signer: e2e.admin });
     failed(answer, 'resource_exhausted', 429);
     failed(await call('GetUnit', { code: '000.00.95.H26' }), 'not_found', 404);
     expect(await eventCount()).toBe(before);
@@ -321,14 +326,24 @@ describe('authentication', () => {
     failed(await call('GetUnit', { code: '000.00.88.H26' }), 'not_found', 404);
   });
 
-  it('refuses a wrong bearer token, and accepts the right one', async () => {
+  it('refuses a request signed with a wrong secret, and accepts the right one', async () => {
+    const wrongSecret = hmacSigner(e2e.admin.accessKeyId, 'not-the-secret-of-this-key');
     const wrong = failed(
-      await call('CreateUnit', unit('000.00.89.H26', 'Sai khóa'), { authorization: 'Bearer nope' }),
+      await postJson(e2e.url, 'CreateUnit', unit('000.00.89.H26', 'Sai khóa'), { signer: wrongSecret }),
       'unauthenticated',
       401,
     );
-    expect(reason(wrong)).toBe('CREDENTIAL_REJECTED');
+    expect(reason(wrong)).toBe('BAD_SIGNATURE');
     failed(await call('GetUnit', { code: '000.00.89.H26' }), 'not_found', 404);
     ok(await asAdmin('CreateUnit', unit('000.00.89.H26', 'Đúng khóa')));
+  });
+
+  it('refuses the old bearer credential: only signed requests authenticate', async () => {
+    const body = failed(
+      await call('CreateUnit', unit('000.00.84.H26', 'Bearer'), { authorization: 'Bearer nope' }),
+      'unauthenticated',
+      401,
+    );
+    expect(reason(body)).toBe('AUTHENTICATION_REQUIRED');
   });
 });

@@ -27,15 +27,16 @@ function tourScript(): string {
 
 it('runs the README tour and gets the answers it describes', async () => {
   const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', tourScript()], {
-    env: { ...process.env, GW: e2e.url, TOKEN: e2e.mesh.bootstrapToken },
+    env: { ...process.env, GW: e2e.url, ADMIN_ENV: e2e.mesh.adminEnvFile },
     timeout: 30_000,
   });
   const lines = stdout.split('\n').filter((l) => l.startsWith('{'));
   const answers = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  const [search, prefix, malformed, created, app, renamed, resolved, routes, ready] = answers;
+  const [search, prefix, malformed, unsigned, created, app, renamed, resolved, routes, time, ready] = answers;
   expect(JSON.stringify(search)).toContain('"code":"000.00.03.H26"');
   expect((prefix as { units: unknown[] }).units).toHaveLength(3);
   expect(malformed).toMatchObject({ code: 'invalid_argument' });
+  expect(unsigned).toMatchObject({ code: 'unauthenticated' });
   expect(created).toMatchObject({ unit: { code: '000.00.50.H26' } });
   expect(app).toMatchObject({ app: { unitCode: '000.00.50.H26' } });
   expect(renamed).toMatchObject({ unit: { code: '000.00.51.H26' } });
@@ -48,6 +49,8 @@ it('runs the README tour and gets the answers it describes', async () => {
     'ROUTE_OUTCOME_NOT_FOUND',
     'ROUTE_OUTCOME_OK',
   ]);
+  const serverTime = Date.parse((time as { serverTime: string }).serverTime);
+  expect(Math.abs(serverTime - Date.now())).toBeLessThan(60_000);
   expect(ready).toMatchObject({ status: 'ready' });
   expect(stdout).toContain('lgsp_rpc_server_requests_total');
 });

@@ -5,7 +5,6 @@
  * gateway only, with clients the project did not generate: `@grpc/grpc-js`
  * with `@grpc/proto-loader`, and plain `fetch` with JSON.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { grpcFrame, type SigningKey, signRequest } from '#lib/auth/signing.js';
 import { createLogger, silentLogger } from '#lib/logger.js';
 import { type EmbeddedMesh, startEmbeddedMesh } from '../../embedded/mesh.js';
 import { deleteStreams, dropSchemas } from '../support/cleanup.js';
@@ -30,16 +30,25 @@ export interface E2eMesh {
   readonly url: string;
   /** `127.0.0.1:<port>` of the gateway, for grpc-js. */
   readonly address: string;
-  readonly token: string;
+  /** The first administrator, created by the mesh at its first start. */
+  readonly admin: Signer;
   close(): Promise<void>;
+}
+
+/** An access key and what signs with it. */
+export interface Signer {
+  readonly accessKeyId: string;
+  readonly key: SigningKey;
+}
+
+export function hmacSigner(accessKeyId: string, secret: string): Signer {
+  return { accessKeyId, key: { kind: 'hmac', secret } };
 }
 
 export async function startE2eMesh(): Promise<E2eMesh> {
   const schemaPrefix = `${uniqueName('e2e')}_`;
   const busPrefix = uniqueName('E2E').toUpperCase();
   const dataDir = mkdtempSync(join(tmpdir(), 'lgsp-e2e-'));
-  // 32 random bytes in base64url: 43 characters, above the gateway's 32-character minimum.
-  const token = randomBytes(32).toString('base64url');
   const level = process.env['TEST_LOG_LEVEL'];
   const cleanup = async () => {
     await dropSchemas(SERVICES.map((service) => `${schemaPrefix}${service}`));
@@ -57,19 +66,23 @@ export async function startE2eMesh(): Promise<E2eMesh> {
       schemaPrefix,
       seedDemo: true,
       logger: level === undefined ? silentLogger() : createLogger({ level }),
-      bootstrapToken: token,
       readMaxBytes: READ_MAX_BYTES,
     });
   } catch (error) {
     await cleanup();
     throw error;
   }
+  const firstAdmin = mesh.firstAdmin;
+  if (firstAdmin === undefined) {
+    await mesh.close().finally(cleanup);
+    throw new Error('a fresh mesh must create its first administrator');
+  }
   let closing: Promise<void> | undefined;
   return {
     mesh,
     url: mesh.gateway.url,
     address: new URL(mesh.gateway.url).host,
-    token,
+    admin: hmacSigner(firstAdmin.accessKeyId, firstAdmin.secret),
     close: () => {
       closing ??= mesh.close().finally(cleanup);
       return closing;
@@ -89,22 +102,38 @@ export interface JsonAnswer {
   readonly body: any;
 }
 
+export interface PostJsonOptions {
+  readonly headers?: Record<string, string>;
+  /** Send `body` as it is (a string), not JSON-encoded. */
+  readonly raw?: boolean;
+  /** The service's full name; default the registry. */
+  readonly service?: string;
+  /** Sign the request with this key (over the exact body bytes sent). */
+  readonly signer?: Signer;
+}
+
 export async function postJson(
   baseUrl: string,
   method: string,
   body: unknown,
-  init: { headers?: Record<string, string>; raw?: boolean } = {},
+  options: PostJsonOptions = {},
 ): Promise<JsonAnswer> {
-  const res = await fetch(`${baseUrl}/lgsp.registry.v1.RegistryService/${method}`, {
+  const path = `/${options.service ?? 'lgsp.registry.v1.RegistryService'}/${method}`;
+  const text = options.raw === true ? (body as string) : JSON.stringify(body);
+  const signature =
+    options.signer === undefined
+      ? {}
+      : signRequest({ method: 'POST', url: path, body: text, ...options.signer });
+  const res = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...init.headers },
-    body: init.raw === true ? (body as string) : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...signature, ...options.headers },
+    body: text,
     signal: AbortSignal.timeout(10_000),
   });
-  const text = await res.text();
+  const answer = await res.text();
   let parsed: unknown;
   try {
-    parsed = text === '' ? undefined : JSON.parse(text);
+    parsed = answer === '' ? undefined : JSON.parse(answer);
   } catch {
     parsed = undefined;
   }
@@ -167,9 +196,31 @@ export function callUnary(
   });
 }
 
-export function bearer(token: string): grpc.Metadata {
+/**
+ * Metadata that signs one grpc-js call: the body a gRPC client sends for a
+ * unary call is the request message in one uncompressed frame, and grpc-js
+ * serializes the same object to the same bytes when it sends it.
+ */
+export function signedMetadata(
+  Client: grpc.ServiceClientConstructor,
+  method: string,
+  request: object,
+  signer: Signer,
+  extra: Partial<Parameters<typeof signRequest>[0]> = {},
+): grpc.Metadata {
+  const definition = Object.entries(Client.service).find(
+    ([name, def]) => name === method || def.originalName === method,
+  )?.[1];
+  if (definition === undefined) throw new Error(`no method ${method}`);
+  const headers = signRequest({
+    method: 'POST',
+    url: definition.path,
+    body: grpcFrame(definition.requestSerialize(request)),
+    ...signer,
+    ...extra,
+  });
   const metadata = new grpc.Metadata();
-  metadata.set('authorization', `Bearer ${token}`);
+  for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
   return metadata;
 }
 

@@ -18,13 +18,14 @@ export async function dropSchemas(
   }
 }
 
-/** Deletes every stream whose name starts with `prefix_`. */
+/** Deletes every stream of `prefix`: its own (`prefix_`) and its KV buckets' (`KV_prefix_`). */
 export async function deleteStreams(prefix: string, natsUrl = TEST_NATS_URL): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   try {
     const jsm = await jetstreamManager(nc);
     for await (const info of jsm.streams.list()) {
-      if (info.config.name.startsWith(`${prefix}_`)) await jsm.streams.delete(info.config.name);
+      const name = info.config.name;
+      if (name.startsWith(`${prefix}_`) || name.startsWith(`KV_${prefix}_`)) await jsm.streams.delete(name);
     }
   } finally {
     await nc.close();

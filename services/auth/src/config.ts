@@ -2,11 +2,40 @@ import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/confi
 
 export const AUTH_DEFAULT_PORT = 7102;
 
-export type AuthConfig = BaseConfig;
+/** Session tokens never live longer than this, whatever is configured or requested (Art. 10.2). */
+export const MAX_SESSION_TOKEN_TTL_SECONDS = 3600;
+
+export interface AuthConfig extends BaseConfig {
+  /** AES-256-GCM key (32 bytes) that encrypts HMAC secrets and signing keys at rest. */
+  readonly masterKey: Uint8Array;
+  /** The platform-wide switch for HMAC-SHA1 signatures (legacy systems, Art. 4.4). */
+  readonly allowHmacSha1: boolean;
+  /** Largest accepted difference between a request's timestamp and the server clock. */
+  readonly maxClockSkewSeconds: number;
+  /** Lifetime of a session token when the request names none; at most 1 hour. */
+  readonly sessionTokenTtlSeconds: number;
+  /** `iss` of the session tokens. */
+  readonly tokenIssuer: string;
+  /** The registry, `host:port` (a headless Service name in Kubernetes). */
+  readonly registryAddr: string;
+}
 
 export function loadAuthConfig(env: Env = process.env): AuthConfig {
   const reader = new EnvReader(env);
-  const config = readBaseConfig(reader, 'auth', AUTH_DEFAULT_PORT);
+  const base = readBaseConfig(reader, 'auth', AUTH_DEFAULT_PORT);
+  const masterKey = reader.base64Key('LGSP_MASTER_KEY', 32, { hint: 'kept in a Secret' });
+  const config: AuthConfig = {
+    ...base,
+    masterKey: masterKey ?? new Uint8Array(0),
+    allowHmacSha1: reader.bool('LGSP_ALLOW_HMAC_SHA1', true),
+    maxClockSkewSeconds: reader.int('LGSP_MAX_CLOCK_SKEW_SECONDS', 300, { min: 1, max: 3600 }),
+    sessionTokenTtlSeconds: reader.int('LGSP_SESSION_TOKEN_TTL_SECONDS', 300, {
+      min: 60,
+      max: MAX_SESSION_TOKEN_TTL_SECONDS,
+    }),
+    tokenIssuer: reader.string('LGSP_TOKEN_ISSUER', 'lgsp'),
+    registryAddr: reader.string('REGISTRY_ADDR', '127.0.0.1:7101'),
+  };
   reader.done();
   return Object.freeze(config);
 }

@@ -8,7 +8,7 @@ import { createLogger } from '#lib/logger.js';
 import { type ServiceModule, startService } from '#lib/service.js';
 import { loadStorageConfig, type StorageConfig } from './config.js';
 import { startStorageConsumers } from './consumers/index.js';
-import { createStorageContext, type StorageContext } from './context.js';
+import { createStorageContext, disposeStorageContext, type StorageContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { storageRoutes } from './routes/index.js';
 
@@ -24,6 +24,7 @@ export const storageModule: ServiceModule<StorageConfig, StorageContext> = {
   createContext: createStorageContext,
   routes: storageRoutes,
   consumers: startStorageConsumers,
+  dispose: disposeStorageContext,
 };
 
 if (isEntryPoint(import.meta.url)) {

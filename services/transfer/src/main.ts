@@ -8,7 +8,7 @@ import { createLogger } from '#lib/logger.js';
 import { type ServiceModule, startService } from '#lib/service.js';
 import { loadTransferConfig, type TransferConfig } from './config.js';
 import { startTransferConsumers } from './consumers/index.js';
-import { createTransferContext, type TransferContext } from './context.js';
+import { createTransferContext, disposeTransferContext, type TransferContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { transferRoutes } from './routes/index.js';
 
@@ -24,6 +24,7 @@ export const transferModule: ServiceModule<TransferConfig, TransferContext> = {
   createContext: createTransferContext,
   routes: transferRoutes,
   consumers: startTransferConsumers,
+  dispose: disposeTransferContext,
 };
 
 if (isEntryPoint(import.meta.url)) {

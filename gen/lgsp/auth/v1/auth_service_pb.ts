@@ -359,7 +359,7 @@ export type RotateCredentialRequest = Message<"lgsp.auth.v1.RotateCredentialRequ
 
   /**
    * How long the old credential keeps working after the rotation, 0 to 30
-   * days; unset means 7 days. 0 revokes it at once.
+   * days; unset means 24 hours. 0 revokes it at once.
    *
    * @generated from field: google.protobuf.Duration overlap = 2;
    */

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lgsp/storage/v1/storage_service.proto.
  */
 export const file_lgsp_storage_v1_storage_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVsZ3NwL3N0b3JhZ2UvdjEvc3RvcmFnZV9zZXJ2aWNlLnByb3RvEg9sZ3NwLnN0b3JhZ2UudjEioQEKElJlc2VydmVCbG9iUmVxdWVzdBIUCgxvd25lcl9hcHBfaWQYASABKAkSEwoLdHJhbnNmZXJfaWQYAiABKAkSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDgoGc2hhMjU2GAUgASgMEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKHAQoTUmVzZXJ2ZUJsb2JSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2ISFAoMdXBsb2FkX3Rva2VuGAIgASgJEjUKEXRva2VuX2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJyCg5QdXRCbG9iUmVxdWVzdBIUCgxvd25lcl9hcHBfaWQYASABKAkSEwoLdHJhbnNmZXJfaWQYAiABKAkSFAoMY29udGVudF90eXBlGAMgASgJEg8KB2NvbnRlbnQYBCABKAwSDgoGc2hhMjU2GAUgASgMIjYKD1B1dEJsb2JSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2IiRQoMVXBsb2FkSGVhZGVyEg8KB2Jsb2JfaWQYASABKAkSFAoMdXBsb2FkX3Rva2VuGAIgASgJEg4KBm9mZnNldBgDIAEoAyJZCg1VcGxvYWRSZXF1ZXN0Ei8KBmhlYWRlchgBIAEoCzIdLmxnc3Auc3RvcmFnZS52MS5VcGxvYWRIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQiTQoOVXBsb2FkUmVzcG9uc2USIwoEYmxvYhgBIAEoCzIVLmxnc3Auc3RvcmFnZS52MS5CbG9iEhYKDnJlY2VpdmVkX2J5dGVzGAIgASgDIj8KFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSDwoHYmxvYl9pZBgBIAEoCRIUCgx1cGxvYWRfdG9rZW4YAiABKAkioQEKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhYKDnJlY2VpdmVkX2J5dGVzGAEgASgDEhIKCnNpemVfYnl0ZXMYAiABKAMSKQoFc3RhdGUYAyABKA4yGi5sZ3NwLnN0b3JhZ2UudjEuQmxvYlN0YXRlEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChRHcmFudERvd25sb2FkUmVxdWVzdBIPCgdibG9iX2lkGAEgASgJEg4KBmFwcF9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ihQEKFUdyYW50RG93bmxvYWRSZXNwb25zZRIWCg5kb3dubG9hZF90b2tlbhgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoEYmxvYhgDIAEoCzIVLmxnc3Auc3RvcmFnZS52MS5CbG9iIlkKD0Rvd25sb2FkUmVxdWVzdBIPCgdibG9iX2lkGAEgASgJEhYKDmRvd25sb2FkX3Rva2VuGAIgASgJEg4KBm9mZnNldBgDIAEoAxINCgVsaW1pdBgEIAEoAyJaCg5Eb3dubG9hZEhlYWRlchISCgpzaXplX2J5dGVzGAEgASgDEg4KBnNoYTI1NhgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSDgoGb2Zmc2V0GAQgASgDIl4KEERvd25sb2FkUmVzcG9uc2USMQoGaGVhZGVyGAEgASgLMh8ubGdzcC5zdG9yYWdlLnYxLkRvd25sb2FkSGVhZGVySAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0Ih4KC1N0YXRSZXF1ZXN0Eg8KB2Jsb2JfaWQYASABKAkiMwoMU3RhdFJlc3BvbnNlEiMKBGJsb2IYASABKAsyFS5sZ3NwLnN0b3JhZ2UudjEuQmxvYiJNCgxQdXJnZVJlcXVlc3QSDwoHYmxvYl9pZBgBIAEoCRIsCgZyZWFzb24YAiABKA4yHC5sZ3NwLnN0b3JhZ2UudjEuUHVyZ2VSZWFzb24iNAoNUHVyZ2VSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2Iy2wUKDlN0b3JhZ2VTZXJ2aWNlEl4KC1Jlc2VydmVCbG9iEiMubGdzcC5zdG9yYWdlLnYxLlJlc2VydmVCbG9iUmVxdWVzdBokLmxnc3Auc3RvcmFnZS52MS5SZXNlcnZlQmxvYlJlc3BvbnNlIgTI8xgFElIKB1B1dEJsb2ISHy5sZ3NwLnN0b3JhZ2UudjEuUHV0QmxvYlJlcXVlc3QaIC5sZ3NwLnN0b3JhZ2UudjEuUHV0QmxvYlJlc3BvbnNlIgTI8xgFElEKBlVwbG9hZBIeLmxnc3Auc3RvcmFnZS52MS5VcGxvYWRSZXF1ZXN0Gh8ubGdzcC5zdG9yYWdlLnYxLlVwbG9hZFJlc3BvbnNlIgTI8xgCKAESagoPR2V0VXBsb2FkU3RhdHVzEicubGdzcC5zdG9yYWdlLnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaKC5sZ3NwLnN0b3JhZ2UudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2UiBMjzGAISZAoNR3JhbnREb3dubG9hZBIlLmxnc3Auc3RvcmFnZS52MS5HcmFudERvd25sb2FkUmVxdWVzdBomLmxnc3Auc3RvcmFnZS52MS5HcmFudERvd25sb2FkUmVzcG9uc2UiBMjzGAUSVwoIRG93bmxvYWQSIC5sZ3NwLnN0b3JhZ2UudjEuRG93bmxvYWRSZXF1ZXN0GiEubGdzcC5zdG9yYWdlLnYxLkRvd25sb2FkUmVzcG9uc2UiBMjzGAIwARJJCgRTdGF0EhwubGdzcC5zdG9yYWdlLnYxLlN0YXRSZXF1ZXN0Gh0ubGdzcC5zdG9yYWdlLnYxLlN0YXRSZXNwb25zZSIEyPMYAhJMCgVQdXJnZRIdLmxnc3Auc3RvcmFnZS52MS5QdXJnZVJlcXVlc3QaHi5sZ3NwLnN0b3JhZ2UudjEuUHVyZ2VSZXNwb25zZSIEyPMYBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_lgsp_common_v1_access, file_lgsp_storage_v1_resources]);
+  fileDesc("CiVsZ3NwL3N0b3JhZ2UvdjEvc3RvcmFnZV9zZXJ2aWNlLnByb3RvEg9sZ3NwLnN0b3JhZ2UudjEioQEKElJlc2VydmVCbG9iUmVxdWVzdBIUCgxvd25lcl9hcHBfaWQYASABKAkSEwoLdHJhbnNmZXJfaWQYAiABKAkSFAoMY29udGVudF90eXBlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSDgoGc2hhMjU2GAUgASgMEiYKA3R0bBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKHAQoTUmVzZXJ2ZUJsb2JSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2ISFAoMdXBsb2FkX3Rva2VuGAIgASgJEjUKEXRva2VuX2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSChdSZW5ld1VwbG9hZFRva2VuUmVxdWVzdBIPCgdibG9iX2lkGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKMAQoYUmVuZXdVcGxvYWRUb2tlblJlc3BvbnNlEiMKBGJsb2IYASABKAsyFS5sZ3NwLnN0b3JhZ2UudjEuQmxvYhIUCgx1cGxvYWRfdG9rZW4YAiABKAkSNQoRdG9rZW5fZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKDlB1dEJsb2JSZXF1ZXN0EhQKDG93bmVyX2FwcF9pZBgBIAEoCRITCgt0cmFuc2Zlcl9pZBgCIAEoCRIUCgxjb250ZW50X3R5cGUYAyABKAkSDwoHY29udGVudBgEIAEoDBIOCgZzaGEyNTYYBSABKAwiNgoPUHV0QmxvYlJlc3BvbnNlEiMKBGJsb2IYASABKAsyFS5sZ3NwLnN0b3JhZ2UudjEuQmxvYiJFCgxVcGxvYWRIZWFkZXISDwoHYmxvYl9pZBgBIAEoCRIUCgx1cGxvYWRfdG9rZW4YAiABKAkSDgoGb2Zmc2V0GAMgASgDIlkKDVVwbG9hZFJlcXVlc3QSLwoGaGVhZGVyGAEgASgLMh0ubGdzcC5zdG9yYWdlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEcGFydCJNCg5VcGxvYWRSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2ISFgoOcmVjZWl2ZWRfYnl0ZXMYAiABKAMiWgoSVXBsb2FkQ2h1bmtSZXF1ZXN0Eg8KB2Jsb2JfaWQYASABKAkSFAoMdXBsb2FkX3Rva2VuGAIgASgJEg4KBm9mZnNldBgDIAEoAxINCgVjaHVuaxgEIAEoDCJSChNVcGxvYWRDaHVua1Jlc3BvbnNlEiMKBGJsb2IYASABKAsyFS5sZ3NwLnN0b3JhZ2UudjEuQmxvYhIWCg5yZWNlaXZlZF9ieXRlcxgCIAEoAyI/ChZHZXRVcGxvYWRTdGF0dXNSZXF1ZXN0Eg8KB2Jsb2JfaWQYASABKAkSFAoMdXBsb2FkX3Rva2VuGAIgASgJIqEBChdHZXRVcGxvYWRTdGF0dXNSZXNwb25zZRIWCg5yZWNlaXZlZF9ieXRlcxgBIAEoAxISCgpzaXplX2J5dGVzGAIgASgDEikKBXN0YXRlGAMgASgOMhoubGdzcC5zdG9yYWdlLnYxLkJsb2JTdGF0ZRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXwoUR3JhbnREb3dubG9hZFJlcXVlc3QSDwoHYmxvYl9pZBgBIAEoCRIOCgZhcHBfaWQYAiABKAkSJgoDdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIoUBChVHcmFudERvd25sb2FkUmVzcG9uc2USFgoOZG93bmxvYWRfdG9rZW4YASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBGJsb2IYAyABKAsyFS5sZ3NwLnN0b3JhZ2UudjEuQmxvYiJZCg9Eb3dubG9hZFJlcXVlc3QSDwoHYmxvYl9pZBgBIAEoCRIWCg5kb3dubG9hZF90b2tlbhgCIAEoCRIOCgZvZmZzZXQYAyABKAMSDQoFbGltaXQYBCABKAMiWgoORG93bmxvYWRIZWFkZXISEgoKc2l6ZV9ieXRlcxgBIAEoAxIOCgZzaGEyNTYYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBm9mZnNldBgEIAEoAyJeChBEb3dubG9hZFJlc3BvbnNlEjEKBmhlYWRlchgBIAEoCzIfLmxnc3Auc3RvcmFnZS52MS5Eb3dubG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEcGFydCJeChREb3dubG9hZENodW5rUmVxdWVzdBIPCgdibG9iX2lkGAEgASgJEhYKDmRvd25sb2FkX3Rva2VuGAIgASgJEg4KBm9mZnNldBgDIAEoAxINCgVsaW1pdBgEIAEoBSJnChVEb3dubG9hZENodW5rUmVzcG9uc2USDQoFY2h1bmsYASABKAwSDgoGb2Zmc2V0GAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgMEgsKA2VvZhgFIAEoCCIeCgtTdGF0UmVxdWVzdBIPCgdibG9iX2lkGAEgASgJIjMKDFN0YXRSZXNwb25zZRIjCgRibG9iGAEgASgLMhUubGdzcC5zdG9yYWdlLnYxLkJsb2IiTQoMUHVyZ2VSZXF1ZXN0Eg8KB2Jsb2JfaWQYASABKAkSLAoGcmVhc29uGAIgASgOMhwubGdzcC5zdG9yYWdlLnYxLlB1cmdlUmVhc29uIjQKDVB1cmdlUmVzcG9uc2USIwoEYmxvYhgBIAEoCzIVLmxnc3Auc3RvcmFnZS52MS5CbG9iMpAICg5TdG9yYWdlU2VydmljZRJeCgtSZXNlcnZlQmxvYhIjLmxnc3Auc3RvcmFnZS52MS5SZXNlcnZlQmxvYlJlcXVlc3QaJC5sZ3NwLnN0b3JhZ2UudjEuUmVzZXJ2ZUJsb2JSZXNwb25zZSIEyPMYBRJtChBSZW5ld1VwbG9hZFRva2VuEigubGdzcC5zdG9yYWdlLnYxLlJlbmV3VXBsb2FkVG9rZW5SZXF1ZXN0GikubGdzcC5zdG9yYWdlLnYxLlJlbmV3VXBsb2FkVG9rZW5SZXNwb25zZSIEyPMYBRJSCgdQdXRCbG9iEh8ubGdzcC5zdG9yYWdlLnYxLlB1dEJsb2JSZXF1ZXN0GiAubGdzcC5zdG9yYWdlLnYxLlB1dEJsb2JSZXNwb25zZSIEyPMYBRJRCgZVcGxvYWQSHi5sZ3NwLnN0b3JhZ2UudjEuVXBsb2FkUmVxdWVzdBofLmxnc3Auc3RvcmFnZS52MS5VcGxvYWRSZXNwb25zZSIEyPMYAigBEl4KC1VwbG9hZENodW5rEiMubGdzcC5zdG9yYWdlLnYxLlVwbG9hZENodW5rUmVxdWVzdBokLmxnc3Auc3RvcmFnZS52MS5VcGxvYWRDaHVua1Jlc3BvbnNlIgTI8xgCEmoKD0dldFVwbG9hZFN0YXR1cxInLmxnc3Auc3RvcmFnZS52MS5HZXRVcGxvYWRTdGF0dXNSZXF1ZXN0GigubGdzcC5zdG9yYWdlLnYxLkdldFVwbG9hZFN0YXR1c1Jlc3BvbnNlIgTI8xgCEmQKDUdyYW50RG93bmxvYWQSJS5sZ3NwLnN0b3JhZ2UudjEuR3JhbnREb3dubG9hZFJlcXVlc3QaJi5sZ3NwLnN0b3JhZ2UudjEuR3JhbnREb3dubG9hZFJlc3BvbnNlIgTI8xgFElcKCERvd25sb2FkEiAubGdzcC5zdG9yYWdlLnYxLkRvd25sb2FkUmVxdWVzdBohLmxnc3Auc3RvcmFnZS52MS5Eb3dubG9hZFJlc3BvbnNlIgTI8xgCMAESZAoNRG93bmxvYWRDaHVuaxIlLmxnc3Auc3RvcmFnZS52MS5Eb3dubG9hZENodW5rUmVxdWVzdBomLmxnc3Auc3RvcmFnZS52MS5Eb3dubG9hZENodW5rUmVzcG9uc2UiBMjzGAISSQoEU3RhdBIcLmxnc3Auc3RvcmFnZS52MS5TdGF0UmVxdWVzdBodLmxnc3Auc3RvcmFnZS52MS5TdGF0UmVzcG9uc2UiBMjzGAISTAoFUHVyZ2USHS5sZ3NwLnN0b3JhZ2UudjEuUHVyZ2VSZXF1ZXN0Gh4ubGdzcC5zdG9yYWdlLnYxLlB1cmdlUmVzcG9uc2UiBMjzGAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_lgsp_common_v1_access, file_lgsp_storage_v1_resources]);
 
 /**
  * ReserveBlobRequest describes content to be uploaded.
@@ -118,6 +118,70 @@ export const ReserveBlobResponseSchema: GenMessage<ReserveBlobResponse> = /*@__P
   messageDesc(file_lgsp_storage_v1_storage_service, 1);
 
 /**
+ * RenewUploadTokenRequest names a staging blob.
+ *
+ * @generated from message lgsp.storage.v1.RenewUploadTokenRequest
+ */
+export type RenewUploadTokenRequest = Message<"lgsp.storage.v1.RenewUploadTokenRequest"> & {
+  /**
+   * The blob; must be STAGING.
+   *
+   * @generated from field: string blob_id = 1;
+   */
+  blobId: string;
+
+  /**
+   * How long the new token (and the blob's staging) lives, 1 minute to 24
+   * hours; unset means 1 hour.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 2;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.RenewUploadTokenRequest.
+ * Use `create(RenewUploadTokenRequestSchema)` to create a new message.
+ */
+export const RenewUploadTokenRequestSchema: GenMessage<RenewUploadTokenRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 2);
+
+/**
+ * RenewUploadTokenResponse carries the new token.
+ *
+ * @generated from message lgsp.storage.v1.RenewUploadTokenResponse
+ */
+export type RenewUploadTokenResponse = Message<"lgsp.storage.v1.RenewUploadTokenResponse"> & {
+  /**
+   * The blob, STAGING, with its new expire_time.
+   *
+   * @generated from field: lgsp.storage.v1.Blob blob = 1;
+   */
+  blob?: Blob | undefined;
+
+  /**
+   * Opaque bearer token for Upload, UploadChunk and GetUploadStatus on this blob only.
+   *
+   * @generated from field: string upload_token = 2;
+   */
+  uploadToken: string;
+
+  /**
+   * When the token stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp token_expire_time = 3;
+   */
+  tokenExpireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.RenewUploadTokenResponse.
+ * Use `create(RenewUploadTokenResponseSchema)` to create a new message.
+ */
+export const RenewUploadTokenResponseSchema: GenMessage<RenewUploadTokenResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 3);
+
+/**
  * PutBlobRequest carries small content.
  *
  * @generated from message lgsp.storage.v1.PutBlobRequest
@@ -164,7 +228,7 @@ export type PutBlobRequest = Message<"lgsp.storage.v1.PutBlobRequest"> & {
  * Use `create(PutBlobRequestSchema)` to create a new message.
  */
 export const PutBlobRequestSchema: GenMessage<PutBlobRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 2);
+  messageDesc(file_lgsp_storage_v1_storage_service, 4);
 
 /**
  * PutBlobResponse carries the sealed blob.
@@ -185,7 +249,7 @@ export type PutBlobResponse = Message<"lgsp.storage.v1.PutBlobResponse"> & {
  * Use `create(PutBlobResponseSchema)` to create a new message.
  */
 export const PutBlobResponseSchema: GenMessage<PutBlobResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 3);
+  messageDesc(file_lgsp_storage_v1_storage_service, 5);
 
 /**
  * UploadHeader opens an upload stream.
@@ -222,7 +286,7 @@ export type UploadHeader = Message<"lgsp.storage.v1.UploadHeader"> & {
  * Use `create(UploadHeaderSchema)` to create a new message.
  */
 export const UploadHeaderSchema: GenMessage<UploadHeader> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 4);
+  messageDesc(file_lgsp_storage_v1_storage_service, 6);
 
 /**
  * UploadRequest is one message of an upload stream.
@@ -259,7 +323,7 @@ export type UploadRequest = Message<"lgsp.storage.v1.UploadRequest"> & {
  * Use `create(UploadRequestSchema)` to create a new message.
  */
 export const UploadRequestSchema: GenMessage<UploadRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 5);
+  messageDesc(file_lgsp_storage_v1_storage_service, 7);
 
 /**
  * UploadResponse tells where the upload stands when the client closes the stream.
@@ -288,7 +352,77 @@ export type UploadResponse = Message<"lgsp.storage.v1.UploadResponse"> & {
  * Use `create(UploadResponseSchema)` to create a new message.
  */
 export const UploadResponseSchema: GenMessage<UploadResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 6);
+  messageDesc(file_lgsp_storage_v1_storage_service, 8);
+
+/**
+ * UploadChunkRequest carries one piece of content at an offset.
+ *
+ * @generated from message lgsp.storage.v1.UploadChunkRequest
+ */
+export type UploadChunkRequest = Message<"lgsp.storage.v1.UploadChunkRequest"> & {
+  /**
+   * The staging blob (UploadSpace.blob_id).
+   *
+   * @generated from field: string blob_id = 1;
+   */
+  blobId: string;
+
+  /**
+   * Its upload token (UploadSpace.upload_token).
+   *
+   * @generated from field: string upload_token = 2;
+   */
+  uploadToken: string;
+
+  /**
+   * Byte offset of this piece: the bytes received so far.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * The bytes, 1 byte to 1 MiB.
+   *
+   * @generated from field: bytes chunk = 4;
+   */
+  chunk: Uint8Array;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.UploadChunkRequest.
+ * Use `create(UploadChunkRequestSchema)` to create a new message.
+ */
+export const UploadChunkRequestSchema: GenMessage<UploadChunkRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 9);
+
+/**
+ * UploadChunkResponse tells where the upload stands after the piece.
+ *
+ * @generated from message lgsp.storage.v1.UploadChunkResponse
+ */
+export type UploadChunkResponse = Message<"lgsp.storage.v1.UploadChunkResponse"> & {
+  /**
+   * The blob: SEALED once the last byte arrived and the digest matched.
+   *
+   * @generated from field: lgsp.storage.v1.Blob blob = 1;
+   */
+  blob?: Blob | undefined;
+
+  /**
+   * Bytes received so far in total: the next offset.
+   *
+   * @generated from field: int64 received_bytes = 2;
+   */
+  receivedBytes: bigint;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.UploadChunkResponse.
+ * Use `create(UploadChunkResponseSchema)` to create a new message.
+ */
+export const UploadChunkResponseSchema: GenMessage<UploadChunkResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 10);
 
 /**
  * GetUploadStatusRequest names a staging blob.
@@ -316,7 +450,7 @@ export type GetUploadStatusRequest = Message<"lgsp.storage.v1.GetUploadStatusReq
  * Use `create(GetUploadStatusRequestSchema)` to create a new message.
  */
 export const GetUploadStatusRequestSchema: GenMessage<GetUploadStatusRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 7);
+  messageDesc(file_lgsp_storage_v1_storage_service, 11);
 
 /**
  * GetUploadStatusResponse tells how far the upload got.
@@ -358,7 +492,7 @@ export type GetUploadStatusResponse = Message<"lgsp.storage.v1.GetUploadStatusRe
  * Use `create(GetUploadStatusResponseSchema)` to create a new message.
  */
 export const GetUploadStatusResponseSchema: GenMessage<GetUploadStatusResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 8);
+  messageDesc(file_lgsp_storage_v1_storage_service, 12);
 
 /**
  * GrantDownloadRequest asks for a download token.
@@ -393,7 +527,7 @@ export type GrantDownloadRequest = Message<"lgsp.storage.v1.GrantDownloadRequest
  * Use `create(GrantDownloadRequestSchema)` to create a new message.
  */
 export const GrantDownloadRequestSchema: GenMessage<GrantDownloadRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 9);
+  messageDesc(file_lgsp_storage_v1_storage_service, 13);
 
 /**
  * GrantDownloadResponse carries the token.
@@ -428,7 +562,7 @@ export type GrantDownloadResponse = Message<"lgsp.storage.v1.GrantDownloadRespon
  * Use `create(GrantDownloadResponseSchema)` to create a new message.
  */
 export const GrantDownloadResponseSchema: GenMessage<GrantDownloadResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 10);
+  messageDesc(file_lgsp_storage_v1_storage_service, 14);
 
 /**
  * DownloadRequest asks for a blob's content.
@@ -470,7 +604,7 @@ export type DownloadRequest = Message<"lgsp.storage.v1.DownloadRequest"> & {
  * Use `create(DownloadRequestSchema)` to create a new message.
  */
 export const DownloadRequestSchema: GenMessage<DownloadRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 11);
+  messageDesc(file_lgsp_storage_v1_storage_service, 15);
 
 /**
  * DownloadHeader opens a download stream.
@@ -512,7 +646,7 @@ export type DownloadHeader = Message<"lgsp.storage.v1.DownloadHeader"> & {
  * Use `create(DownloadHeaderSchema)` to create a new message.
  */
 export const DownloadHeaderSchema: GenMessage<DownloadHeader> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 12);
+  messageDesc(file_lgsp_storage_v1_storage_service, 16);
 
 /**
  * DownloadResponse is one message of a download stream.
@@ -549,7 +683,98 @@ export type DownloadResponse = Message<"lgsp.storage.v1.DownloadResponse"> & {
  * Use `create(DownloadResponseSchema)` to create a new message.
  */
 export const DownloadResponseSchema: GenMessage<DownloadResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 13);
+  messageDesc(file_lgsp_storage_v1_storage_service, 17);
+
+/**
+ * DownloadChunkRequest asks for one piece of a blob's content.
+ *
+ * @generated from message lgsp.storage.v1.DownloadChunkRequest
+ */
+export type DownloadChunkRequest = Message<"lgsp.storage.v1.DownloadChunkRequest"> & {
+  /**
+   * The blob (DownloadSpace.blob_id).
+   *
+   * @generated from field: string blob_id = 1;
+   */
+  blobId: string;
+
+  /**
+   * Its download token (DownloadSpace.download_token).
+   *
+   * @generated from field: string download_token = 2;
+   */
+  downloadToken: string;
+
+  /**
+   * Byte offset to start from, 0 to size.
+   *
+   * @generated from field: int64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * Most bytes to return, 1 to 1 MiB; 0 means 1 MiB.
+   *
+   * @generated from field: int32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.DownloadChunkRequest.
+ * Use `create(DownloadChunkRequestSchema)` to create a new message.
+ */
+export const DownloadChunkRequestSchema: GenMessage<DownloadChunkRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 18);
+
+/**
+ * DownloadChunkResponse carries one piece of content.
+ *
+ * @generated from message lgsp.storage.v1.DownloadChunkResponse
+ */
+export type DownloadChunkResponse = Message<"lgsp.storage.v1.DownloadChunkResponse"> & {
+  /**
+   * The bytes from offset; empty at the end.
+   *
+   * @generated from field: bytes chunk = 1;
+   */
+  chunk: Uint8Array;
+
+  /**
+   * Offset of the first byte of chunk.
+   *
+   * @generated from field: int64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * Total content size in bytes.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * SHA-256 of the whole content, 32 bytes.
+   *
+   * @generated from field: bytes sha256 = 4;
+   */
+  sha256: Uint8Array;
+
+  /**
+   * True when chunk reaches the end of the content.
+   *
+   * @generated from field: bool eof = 5;
+   */
+  eof: boolean;
+};
+
+/**
+ * Describes the message lgsp.storage.v1.DownloadChunkResponse.
+ * Use `create(DownloadChunkResponseSchema)` to create a new message.
+ */
+export const DownloadChunkResponseSchema: GenMessage<DownloadChunkResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_storage_v1_storage_service, 19);
 
 /**
  * StatRequest names a blob.
@@ -570,7 +795,7 @@ export type StatRequest = Message<"lgsp.storage.v1.StatRequest"> & {
  * Use `create(StatRequestSchema)` to create a new message.
  */
 export const StatRequestSchema: GenMessage<StatRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 14);
+  messageDesc(file_lgsp_storage_v1_storage_service, 20);
 
 /**
  * StatResponse carries the blob's metadata.
@@ -591,7 +816,7 @@ export type StatResponse = Message<"lgsp.storage.v1.StatResponse"> & {
  * Use `create(StatResponseSchema)` to create a new message.
  */
 export const StatResponseSchema: GenMessage<StatResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 15);
+  messageDesc(file_lgsp_storage_v1_storage_service, 21);
 
 /**
  * PurgeRequest names a blob to purge.
@@ -619,7 +844,7 @@ export type PurgeRequest = Message<"lgsp.storage.v1.PurgeRequest"> & {
  * Use `create(PurgeRequestSchema)` to create a new message.
  */
 export const PurgeRequestSchema: GenMessage<PurgeRequest> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 16);
+  messageDesc(file_lgsp_storage_v1_storage_service, 22);
 
 /**
  * PurgeResponse carries the purged blob's metadata.
@@ -640,7 +865,7 @@ export type PurgeResponse = Message<"lgsp.storage.v1.PurgeResponse"> & {
  * Use `create(PurgeResponseSchema)` to create a new message.
  */
 export const PurgeResponseSchema: GenMessage<PurgeResponse> = /*@__PURE__*/
-  messageDesc(file_lgsp_storage_v1_storage_service, 17);
+  messageDesc(file_lgsp_storage_v1_storage_service, 23);
 
 /**
  * StorageService owns blob metadata; the bytes live in a blob adapter.
@@ -659,6 +884,19 @@ export const StorageService: GenService<{
     methodKind: "unary";
     input: typeof ReserveBlobRequestSchema;
     output: typeof ReserveBlobResponseSchema;
+  },
+  /**
+   * RenewUploadToken issues a fresh upload token for a STAGING blob and
+   * extends its expiry; earlier tokens stop working. Called by the transfer
+   * service when a source repeats a transfer request (same idempotency key)
+   * while uploading, so it can resume into the same blob. Internal.
+   *
+   * @generated from rpc lgsp.storage.v1.StorageService.RenewUploadToken
+   */
+  renewUploadToken: {
+    methodKind: "unary";
+    input: typeof RenewUploadTokenRequestSchema;
+    output: typeof RenewUploadTokenResponseSchema;
   },
   /**
    * PutBlob stores small content in one call (at most 4 MiB), checks its
@@ -685,6 +923,22 @@ export const StorageService: GenService<{
     methodKind: "client_streaming";
     input: typeof UploadRequestSchema;
     output: typeof UploadResponseSchema;
+  },
+  /**
+   * UploadChunk receives one piece of content at an offset in a unary call,
+   * for clients that cannot stream a request (Connect JSON over HTTP/1.1).
+   * The offset must equal the bytes received so far, else FailedPrecondition
+   * (OFFSET_MISMATCH) with the expected offset in the error details; resending
+   * a piece that was already stored whole (same offset and length) answers
+   * with the current state, so a retry after a lost answer is harmless. The
+   * piece that completes the content seals the blob as Upload does.
+   *
+   * @generated from rpc lgsp.storage.v1.StorageService.UploadChunk
+   */
+  uploadChunk: {
+    methodKind: "unary";
+    input: typeof UploadChunkRequestSchema;
+    output: typeof UploadChunkResponseSchema;
   },
   /**
    * GetUploadStatus tells how many bytes of a staging blob were received, so
@@ -723,6 +977,18 @@ export const StorageService: GenService<{
     methodKind: "server_streaming";
     input: typeof DownloadRequestSchema;
     output: typeof DownloadResponseSchema;
+  },
+  /**
+   * DownloadChunk returns one piece of a sealed blob's content from an
+   * offset in a unary call, for clients that cannot read a stream (Connect
+   * JSON over HTTP/1.1). Pieces are at most 1 MiB.
+   *
+   * @generated from rpc lgsp.storage.v1.StorageService.DownloadChunk
+   */
+  downloadChunk: {
+    methodKind: "unary";
+    input: typeof DownloadChunkRequestSchema;
+    output: typeof DownloadChunkResponseSchema;
   },
   /**
    * Stat returns a blob's metadata. Internal, and to apps holding a token for the blob.

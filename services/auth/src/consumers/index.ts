@@ -1,7 +1,10 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { AuthContext } from '../context.js';
+import { startExpirySweep } from './expiry.js';
+import { followOwnerChanges } from './owner-changes.js';
+import { listenForUsage } from './usage.js';
 
-/** The bus consumers of the auth service; it consumes no events yet. */
-export async function startAuthConsumers(_ctx: AuthContext): Promise<Subscription[]> {
-  return [];
+/** What the auth service does in the background: last-used times, the expiry sweep, and owners retired by the registry. */
+export async function startAuthConsumers(ctx: AuthContext): Promise<Subscription[]> {
+  return [await listenForUsage(ctx), startExpirySweep(ctx), await followOwnerChanges(ctx)];
 }

@@ -19,6 +19,7 @@ import {
   type Zone,
   ZoneSchema,
 } from '#gen/lgsp/registry/v1/resources_pb.js';
+import { enumMap } from '#lib/db/enum-map.js';
 import type {
   AppKindName,
   AppStatusName,
@@ -48,14 +49,6 @@ export type GrantRow = Row<GrantTable>;
 export type ZoneRow = Row<ZoneTable>;
 
 /** A two-way map between a stored name and a proto enum value. */
-function enumMap<N extends string, E extends number>(pairs: Record<N, E>) {
-  const back = new Map<number, N>(Object.entries(pairs).map(([k, v]) => [v as number, k as N]));
-  return {
-    toProto: (name: N): E => pairs[name],
-    fromProto: (value: E): N | undefined => back.get(value),
-  };
-}
-
 export const unitKinds = enumMap<UnitKindName, UnitKind>({
   province: UnitKind.PROVINCE,
   department: UnitKind.DEPARTMENT,

@@ -1,6 +1,7 @@
 /** Field checks shared by the registry's request validators. */
+
+import { normalizeUnitCode, unitCodeProblem } from '#lib/domain/unit-code.js';
 import type { Violations } from '#lib/errors.js';
-import { normalizeUnitCode, unitCodeProblem } from '../domain/unit-code.js';
 
 export const MAX_NAME_LENGTH = 300;
 export const MAX_TEXT_LENGTH = 2000;

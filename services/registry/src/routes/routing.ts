@@ -13,6 +13,7 @@ import {
   RouteOutcome,
   RouteSchema,
 } from '#gen/lgsp/registry/v1/registry_service_pb.js';
+import { isUnitCode, matchesUnitCodePattern, normalizeUnitCode } from '#lib/domain/unit-code.js';
 import { PermissionDeniedError, UnauthenticatedError, Violations } from '#lib/errors.js';
 import { callerOf, isAdmin } from '#lib/rpc/caller.js';
 import type { RegistryContext } from '../context.js';
@@ -22,7 +23,6 @@ import type { AppRow, GrantRow, UnitRow, ZoneRow } from '../db/rows.js';
 import { findUnit, resolveCode } from '../db/units.js';
 import { listZones } from '../db/zones.js';
 import { accepts, isMediaTypePattern, normalizeMediaType } from '../domain/content-type.js';
-import { isUnitCode, matchesUnitCodePattern, normalizeUnitCode } from '../domain/unit-code.js';
 import { appNotFound } from './apps.js';
 import { requiredId } from './checks.js';
 

@@ -8,12 +8,12 @@ import type {
   SearchUnitsRequest,
   SplitUnitRequest,
 } from '#gen/lgsp/registry/v1/registry_service_pb.js';
+import { looksLikeCodePrefix } from '#lib/domain/unit-code.js';
 import { Violations } from '#lib/errors.js';
 import { type Page, readPage } from '#lib/rpc/pagination.js';
 import { unitKinds } from '../db/rows.js';
 import type { UnitKindName } from '../db/schema.js';
 import { searchTerms } from '../domain/fold.js';
-import { looksLikeCodePrefix } from '../domain/unit-code.js';
 import { distinct, optionalText, optionalUnitCode, requiredEnum, requiredText, unitCode } from './checks.js';
 
 export function checkCode(raw: string, field = 'code'): string {

@@ -1,13 +1,13 @@
 /** Handlers of the zone RPCs: this deployment and its peers (other provinces' LGSP, the national NGSP). */
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
+import { unitCodePatternProblem } from '#lib/domain/unit-code.js';
 import { FailedPreconditionError, Violations } from '#lib/errors.js';
 import { requireAdmin } from '#lib/rpc/caller.js';
 import type { RegistryContext } from '../context.js';
 import { emitZoneChanged } from '../db/events.js';
 import { toZone } from '../db/rows.js';
 import * as zones from '../db/zones.js';
-import { unitCodePatternProblem } from '../domain/unit-code.js';
 import { requiredText } from './checks.js';
 
 const ZONE_CODE = /^[A-Za-z0-9_-]{1,32}$/;

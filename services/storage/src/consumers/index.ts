@@ -1,7 +1,8 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { StorageContext } from '../context.js';
+import { startSweep } from './sweep.js';
 
-/** The bus consumers of the storage service; it consumes no events yet. */
-export async function startStorageConsumers(_ctx: StorageContext): Promise<Subscription[]> {
-  return [];
+/** What the storage service does in the background: the sweep of expired and purged content. */
+export async function startStorageConsumers(ctx: StorageContext): Promise<Subscription[]> {
+  return [startSweep(ctx)];
 }

@@ -6,7 +6,7 @@ import {
   normalizeUnitCode,
   unitCodePatternProblem,
   unitCodeProblem,
-} from '../src/domain/unit-code.js';
+} from '#lib/domain/unit-code.js';
 
 describe('unit codes (QCVN 102:2016)', () => {
   it.each(['000.00.00.H26', '000.00.03.H26', '000.00.00.G22', '123.45.67.A01'])('accepts %s', (code) => {

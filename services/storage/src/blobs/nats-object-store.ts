@@ -1,0 +1,133 @@
+/**
+ * Blob adapter on the NATS JetStream Object Store, for clusters whose
+ * replicas share no disk: the bucket `<busPrefix>_BLOBS` (stream
+ * `OBJ_<busPrefix>_BLOBS`), replicated as configured. It opens a connection
+ * of its own so that a large transfer never queues behind the bus's events.
+ *
+ * The object store writes an object as chunk messages and publishes its
+ * metadata last; readers see an object only once the metadata is there, and a
+ * failed write purges its chunks, so a write is all or nothing. Each chunk is
+ * acknowledged by JetStream (stored, and replicated when R>1) before the next
+ * one is sent, which is also the backpressure on `source`.
+ */
+import { StorageType } from '@nats-io/jetstream';
+import { type ObjectStore, Objm } from '@nats-io/obj';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { assertKey, BlobObjectNotFoundError, type BlobStore } from './port.js';
+
+/** Chunk messages of 128 KiB: well under the default 1 MiB max_payload, few enough round trips. */
+const CHUNK_BYTES = 128 * 1024;
+
+export interface NatsBlobStoreOptions {
+  readonly servers: string;
+  /** Bucket name, e.g. `LGSP_BLOBS`. */
+  readonly bucket: string;
+  /** Copies JetStream keeps of each chunk (1, or 3 in a 3-node cluster). */
+  readonly replicas?: number;
+  /** Connection name, seen in the server's monitoring. */
+  readonly name?: string;
+}
+
+export async function openNatsBlobStore(options: NatsBlobStoreOptions): Promise<BlobStore> {
+  const nc = await connect({ servers: options.servers, name: options.name ?? 'lgsp-storage-blobs' });
+  try {
+    const store = await new Objm(nc).create(options.bucket, {
+      storage: StorageType.File,
+      replicas: options.replicas ?? 1,
+      description: 'LGSP transfer content, encrypted at rest by the storage service',
+    });
+    return natsBlobStore(nc, store);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
+
+function natsBlobStore(nc: NatsConnection, store: ObjectStore): BlobStore {
+  return {
+    backend: 'nats',
+
+    async put(key, source) {
+      assertKey(key);
+      let written = 0;
+      const iterator = source[Symbol.asyncIterator]();
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await iterator.next();
+          if (next.done === true) controller.close();
+          else {
+            written += next.value.length;
+            controller.enqueue(next.value);
+          }
+        },
+        async cancel(reason) {
+          await iterator.return?.(reason);
+        },
+      });
+      await store.put({ name: key, options: { max_chunk_size: CHUNK_BYTES } }, stream);
+      return written;
+    },
+
+    async *read(key, start = 0) {
+      assertKey(key);
+      const result = await store.get(key);
+      if (result === null) throw new BlobObjectNotFoundError(key);
+      const reader = result.data.getReader();
+      let skip = start;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (skip >= value.length) {
+            skip -= value.length;
+            continue;
+          }
+          yield skip > 0 ? value.subarray(skip) : value;
+          skip = 0;
+        }
+        const failure = await result.error;
+        if (failure !== null && failure !== undefined) throw failure;
+      } finally {
+        await reader.cancel().catch(() => {});
+        reader.releaseLock();
+      }
+    },
+
+    async size(key) {
+      assertKey(key);
+      const info = await store.info(key);
+      return info === null || info.deleted ? undefined : info.size;
+    },
+
+    async delete(key) {
+      assertKey(key);
+      const info = await store.info(key);
+      if (info === null || info.deleted) return false;
+      await store.delete(key);
+      return true;
+    },
+
+    async list(prefix) {
+      const infos = await store.list();
+      return infos
+        .filter((info) => !info.deleted && info.name.startsWith(prefix))
+        .map((info) => info.name)
+        .sort();
+    },
+
+    async close() {
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+/** Removes the bucket and everything in it (tests and decommissioning only). */
+export async function destroyNatsBucket(servers: string, bucket: string): Promise<void> {
+  const nc = await connect({ servers, name: 'lgsp-storage-blobs-admin' });
+  try {
+    const store = await new Objm(nc).open(bucket).catch(() => undefined);
+    await store?.destroy();
+  } finally {
+    await nc.close();
+  }
+}
