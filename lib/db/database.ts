@@ -3,8 +3,9 @@
  * PGlite for the embedded mode. Each service works in a schema of its own.
  */
 import { mkdirSync } from 'node:fs';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, type PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { LgspPostgresDialect } from './introspector.js';
 import { PglitePool } from './pglite-pool.js';
 
 export type DatabaseSource =
@@ -34,12 +35,12 @@ export async function openDatabase(source: DatabaseSource): Promise<DatabasePool
     });
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
-    return wrap('postgres', new PostgresDialect({ pool }), () => pool.end());
+    return wrap('postgres', new LgspPostgresDialect({ pool }), () => pool.end());
   }
   if (!source.dataDir.startsWith('memory://')) mkdirSync(source.dataDir, { recursive: true });
   const pool = await PglitePool.open(source.dataDir);
   // kysely only calls connect() and end(), which PglitePool provides.
-  const dialect = new PostgresDialect({ pool: pool as unknown as pg.Pool });
+  const dialect = new LgspPostgresDialect({ pool: pool as unknown as pg.Pool });
   return wrap('pglite', dialect, () => pool.end());
 }
 

@@ -3,6 +3,8 @@
  * serialised twice: the schema is created under a transaction-scoped advisory
  * lock named after it, and kysely's Migrator holds its own advisory lock while
  * it applies migrations. Migrations are frozen: never edit one that has shipped.
+ * The Migrator lists tables through lib/db/introspector.ts, which other
+ * sessions' DDL cannot make fail.
  */
 import { type Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
@@ -24,9 +26,7 @@ export async function migrateToLatest(
     migrationTableSchema: schema,
   });
   const { error, results = [] } = await migrator.migrateToLatest();
-  if (error !== undefined) {
-    const failed = results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`migration ${failed} of schema "${schema}" failed`, { cause: error });
-  }
-  return results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  if (error === undefined) return results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const failed = results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+  throw new Error(`migration ${failed} of schema "${schema}" failed`, { cause: error });
 }

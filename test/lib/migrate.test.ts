@@ -73,3 +73,45 @@ describe('PGlite pool', () => {
     }
   });
 });
+
+describe('catalog introspection', () => {
+  it('lists tables while other sessions create and drop schemas, without failing', async () => {
+    const pool = await openDatabase({ kind: 'postgres', url: TEST_DATABASE_URL });
+    const churn = await openDatabase({ kind: 'postgres', url: TEST_DATABASE_URL });
+    const prefix = uniqueName('churn');
+    let stop = false;
+    const dropper = (async () => {
+      const db = churn.forSchema('public');
+      for (let i = 0; !stop; i++) {
+        const schema = `${prefix}_${i}`;
+        await sql`create schema ${sql.id(schema)}`.execute(db);
+        await sql`create table ${sql.id(schema, 't')} (id serial primary key, v text)`.execute(db);
+        await sql`drop schema ${sql.id(schema)} cascade`.execute(db);
+      }
+    })();
+    try {
+      const schema = uniqueName('introspect');
+      schemas.push(schema);
+      const db = pool.forSchema(schema);
+      await sql`create schema ${sql.id(schema)}`.execute(db);
+      await sql`create table ${sql.id(schema, 'items')} (id serial primary key, name text not null, note text default 'x')`.execute(
+        db,
+      );
+      for (let i = 0; i < 60; i++) {
+        const tables = await db.introspection.getTables();
+        const items = tables.find((t) => t.schema === schema && t.name === 'items');
+        expect(
+          items?.columns.map((c) => [c.name, c.isAutoIncrementing, c.isNullable, c.hasDefaultValue]),
+        ).toEqual([
+          ['id', true, false, true],
+          ['name', false, false, false],
+          ['note', false, true, true],
+        ]);
+      }
+    } finally {
+      stop = true;
+      await dropper;
+      await Promise.all([pool.close(), churn.close()]);
+    }
+  });
+});
