@@ -1,5 +1,7 @@
 /** The report of a run: JSON for machines, Markdown for people. */
 import { type Ratio, round3, type Summary } from './stats.js';
+import { ratioText, transfersMarkdown } from './transfers/markdown.js';
+import type { TransferCosts, TransfersSection } from './transfers/report.js';
 
 export interface ScenarioReport {
   readonly id: string;
@@ -20,6 +22,8 @@ export interface ScenarioReport {
   readonly errorSamples: readonly string[];
   /** Set when the scenario could not run at all. */
   readonly failure?: string;
+  /** Suite 2's end-to-end scenarios: what a transfer cost the servers. */
+  readonly costs?: TransferCosts;
 }
 
 export interface RatioReport {
@@ -42,6 +46,10 @@ export interface SuiteReport {
   readonly ratios: readonly RatioReport[];
   /** What a reader must know to read the numbers, e.g. what signed scenarios include. */
   readonly notes?: readonly string[];
+  /** What the throughput column counts per second (default `req/s`). */
+  readonly rateUnit?: string;
+  /** Suite 2's own sections: costs, the large transfer, targets and limits. */
+  readonly transfers?: TransfersSection;
 }
 
 export interface BenchReport {
@@ -56,10 +64,14 @@ export interface BenchReport {
     readonly node: string;
   };
   readonly settings: {
+    readonly suites: readonly string[];
     readonly warmupMs: number;
     readonly durationMs: number;
     readonly concurrency: number;
     readonly maxRequests: number;
+    readonly largeBytes: number;
+    readonly receivers: number;
+    readonly pollMs: number;
   };
   readonly suites: readonly SuiteReport[];
 }
@@ -86,7 +98,8 @@ export function toMarkdown(report: BenchReport): string {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}.`,
     '',
     `Each scenario: ${ms(settings.warmupMs)} warm-up (not measured), then ${ms(settings.durationMs)} measured, ` +
-      `${settings.concurrency} requests in flight (closed loop), at most ${settings.maxRequests.toLocaleString('en')} requests. ` +
+      `${settings.concurrency} requests (suite 1) or transfers (suite 2) in flight (closed loop), at most ` +
+      `${settings.maxRequests.toLocaleString('en')} per scenario. ` +
       'The servers run on the main thread, the load generator in a worker thread; everything on loopback. ' +
       '"Server busy" and "client busy" are the shares of the measured window the main thread (every server) ' +
       'and the load worker were busy: near 100 %, that side is the limit. ' +
@@ -100,6 +113,7 @@ export function toMarkdown(report: BenchReport): string {
 }
 
 function suiteMarkdown(suite: SuiteReport): string[] {
+  const unit = suite.rateUnit ?? 'req/s';
   const lines = [
     `## ${suite.title}`,
     '',
@@ -114,7 +128,7 @@ function suiteMarkdown(suite: SuiteReport): string[] {
     ),
     '',
     ...(suite.notes ?? []).flatMap((note) => [note, '']),
-    '| | scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server busy | client busy | other load |',
+    `| | scenario | ${unit === 'req/s' ? 'requests' : 'operations'} | errors | ${unit} | p50 ms | p95 ms | p99 ms | max ms | server busy | client busy | other load |`,
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const s of suite.scenarios) {
@@ -123,7 +137,7 @@ function suiteMarkdown(suite: SuiteReport): string[] {
       ? [
           m.requests.toLocaleString('en'),
           String(m.errors),
-          fmt(m.rps, 0),
+          fmt(m.rps, m.rps >= 100 ? 0 : 1),
           fmt(m.latencyMs.p50),
           fmt(m.latencyMs.p95),
           fmt(m.latencyMs.p99),
@@ -170,33 +184,47 @@ function suiteMarkdown(suite: SuiteReport): string[] {
   for (const r of suite.ratios) {
     const v = r.value;
     const cells = v
-      ? [`${fmt(v.p50, 2)}×`, `${fmt(v.p95, 2)}×`, `${fmt(v.p99, 2)}×`, `${fmt(v.throughput, 3)}×`]
+      ? [
+          `${ratioText(v.p50)}×`,
+          `${ratioText(v.p95)}×`,
+          `${ratioText(v.p99)}×`,
+          `${ratioText(v.throughput)}×`,
+        ]
       : ['—', '—', '—', '—'];
     lines.push(`| ${r.id} | ${r.title} | ${r.isolates} | ${cells.join(' | ')} | ${targetCell(r.target)} |`);
   }
-  lines.push('', ...charts(suite));
+  lines.push('', ...charts(suite, unit));
+  if (suite.transfers !== undefined) lines.push('', ...transfersMarkdown(suite.scenarios, suite.transfers));
   return lines;
 }
 
-function charts(suite: SuiteReport): string[] {
+function charts(suite: SuiteReport, unit: string): string[] {
   const measured = suite.scenarios.filter((s) => s.summary !== null);
   if (measured.length === 0) return [];
   const bars = (title: string, value: (m: Summary) => number, unit: string, digits: number) => {
-    const max = Math.max(...measured.map((s) => value(s.summary!)));
+    const values = measured.map((s) => value(s.summary!));
+    const max = Math.max(...values);
+    const min = Math.min(...values.filter((v) => v > 0));
+    // Suite 2 sets raw infrastructure beside whole transfers: a linear scale would flatten all but one bar.
+    const log = max / min > 100;
+    const width = (v: number) => {
+      if (max <= 0 || v <= 0) return 0;
+      if (!log) return Math.max(1, Math.round((v / max) * 40));
+      return 1 + Math.round((39 * Math.log(v / min)) / Math.log(max / min));
+    };
     return [
-      title,
+      log ? `${title.replace(/:$/, '')}, logarithmic scale:` : title,
       '',
       '```',
       ...measured.map((s) => {
         const v = value(s.summary!);
-        const width = max > 0 ? Math.max(1, Math.round((v / max) * 40)) : 0;
-        return `(${s.id}) ${'█'.repeat(width).padEnd(40)} ${fmt(v, digits)} ${unit}`;
+        return `(${s.id}) ${'█'.repeat(width(v)).padEnd(40)} ${fmt(v, v >= 100 ? digits : Math.max(digits, 1))} ${unit}`;
       }),
       '```',
     ];
   };
   return [
-    ...bars('Throughput (longer is better):', (m) => m.rps, 'req/s', 0),
+    ...bars('Throughput (longer is better):', (m) => m.rps, unit, 0),
     '',
     ...bars('Latency p50 (shorter is better):', (m) => m.latencyMs.p50, 'ms', 3),
   ];

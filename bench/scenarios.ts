@@ -1,4 +1,5 @@
-/** What the orchestrator (run.ts) asks of a load worker (load.ts), and what it answers. */
+/** What the orchestrator (registry-suite.ts) asks of a load worker (load.ts), and what it answers. */
+import type { WorkerMessage as ProtocolMessage } from './worker-protocol.js';
 
 /** The unit every GetUnit asks for (Sở Tài chính of the demo tree); the bench's app is registered under it. */
 export const BENCH_UNIT_CODE = '000.00.03.H26';
@@ -54,7 +55,4 @@ export interface LoadResult {
 }
 
 /** Messages from a load worker: the start of the measured window, then the result or the failure. */
-export type WorkerMessage =
-  | { readonly kind: 'measuring' }
-  | { readonly kind: 'result'; readonly result: LoadResult }
-  | { readonly kind: 'failed'; readonly error: string };
+export type WorkerMessage = ProtocolMessage<LoadResult>;

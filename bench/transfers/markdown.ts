@@ -1,0 +1,212 @@
+/** Suite 2's sections of latest.md: cost per transfer, stages, the large transfer, targets, what limits them. */
+import type { ScenarioReport } from '../report.js';
+import { MiB } from './content.js';
+import type { LargeReport, TransferCosts, TransfersSection } from './report.js';
+import { STAGES } from './spec.js';
+
+export function transfersMarkdown(scenarios: readonly ScenarioReport[], section: TransfersSection): string[] {
+  return [
+    ...costsMarkdown(scenarios),
+    ...idlePollMarkdown(section),
+    ...largeMarkdown(section.large),
+    ...targetsMarkdown(section),
+  ];
+}
+
+function costsMarkdown(scenarios: readonly ScenarioReport[]): string[] {
+  const costed = scenarios.filter(
+    (s): s is ScenarioReport & { costs: TransferCosts } => s.costs !== undefined,
+  );
+  if (costed.length === 0) return [];
+  const row = (label: string, cell: (c: TransferCosts, s: ScenarioReport) => string) =>
+    `| ${label} | ${costed.map((s) => cell(s.costs, s)).join(' | ')} |`;
+  const pglite = costed.some((s) => s.costs.sql.database === 'pglite');
+  return [
+    '### Cost per transfer',
+    '',
+    'Counted on the main thread during each end-to-end scenario\u2019s measured window and divided by the transfers ' +
+      'confirmed in it (bench/transfers/probes.ts wraps the SQL drivers and the mesh\u2019s `bus.publish` for this ' +
+      'process; nothing of the services is changed). Background work (offers, purges, the outbox) done in the window ' +
+      'is included, as it is part of what a transfer costs.',
+    '',
+    `| per transfer | ${costed.map((s) => `(${s.id}) ${s.title.replace('Transfer end to end, ', '')}`).join(' | ')} |`,
+    `|---|${costed.map(() => '--:').join('|')}|`,
+    row('transfers in the window', (c) => String(c.transfers)),
+    row('main thread busy (every server' + (pglite ? ', PGlite' : '') + ')', (c) =>
+      ms(c.serverMsPerTransfer),
+    ),
+    row('→ ceiling of one event loop', (c) => `${(1000 / c.serverMsPerTransfer).toFixed(1)}/s`),
+    row('process CPU, all threads', (c) => ms(c.processCpuMsPerTransfer)),
+    row('client worker busy', (c) => ms(c.clientMsPerTransfer)),
+    row('signed RPCs through the gateway', (c) => `${fix(c.rpcsPerTransfer)} (${entries(c.rpcs)})`),
+    row('polls, share that found nothing new', (c) => `${fix(c.pollsPerTransfer)}, ${pct(c.emptyPollShare)}`),
+    row('main thread spent polling, at least (polls × an empty poll)', (c) =>
+      c.pollServerMsPerTransfer === null ? '—' : ms(c.pollServerMsPerTransfer),
+    ),
+    row(
+      'SQL statements (by service schema)',
+      (c) => `${fix(c.sql.statementsPerTransfer)} (${entries(c.sql.byService)})`,
+    ),
+    row('SQL transactions', (c) => fix(c.sql.transactionsPerTransfer)),
+    row('SQL statement time, call to answer', (c) => ms(c.sql.statementMsPerTransfer)),
+    ...(pglite
+      ? [
+          row('PGlite session leased (share of window)', (c) =>
+            c.sql.sessionHeldShare === null ? '—' : pct(c.sql.sessionHeldShare),
+          ),
+          row('queued for the PGlite session', (c) =>
+            c.sql.leaseWaitMsPerTransfer === null ? '—' : ms(c.sql.leaseWaitMsPerTransfer),
+          ),
+        ]
+      : []),
+    row(
+      'bus messages published (by subject)',
+      (c) => `${fix(c.bus.messagesPerTransfer)} (${entries(c.bus.bySubject)})`,
+    ),
+    '',
+    'Where the time of a transfer goes, by stage (ms; "until seen": from the transfer being deliverable to its ' +
+      'receiver\u2019s poll answering with it):',
+    '',
+    `| stage | ${costed.map((s) => `(${s.id}) mean | (${s.id}) p50 | (${s.id}) p95`).join(' | ')} |`,
+    `|---|${costed.map(() => '--:|--:|--:').join('|')}|`,
+    ...STAGES.map(
+      (stage) =>
+        `| ${stage} | ${costed
+          .map((s) => {
+            const t = s.costs.stagesMs[stage];
+            return `${num(t.mean)} | ${num(t.p50)} | ${num(t.p95)}`;
+          })
+          .join(' | ')} |`,
+    ),
+    '',
+  ];
+}
+
+function idlePollMarkdown(section: TransfersSection): string[] {
+  const idle = section.idlePoll;
+  if (idle === null) return [];
+  return [
+    `An empty poll costs the servers ${ms(idle.msPerPoll)} of main thread: measured before the scenarios, with ` +
+      `the ${section.settings.receivers} receivers alone polling every ${section.settings.pollMs} ms and nothing to find ` +
+      `(${idle.pollsPerSecond.toFixed(0)} polls/s; main thread ${pct(idle.serverBusy)} busy, against ` +
+      `${pct(idle.idleServerBusy)} with nothing running). A poll that finds deliveries costs more.`,
+    '',
+  ];
+}
+
+function largeMarkdown(large: LargeReport): string[] {
+  const lines = [
+    `### Large transfer: ${mib(large.bytes)} up and down`,
+    '',
+    `The source uploads ${mib(large.bytes)} (made on the fly in 1 MiB pieces, never held whole) in one Upload ` +
+      'stream and commits; the recipient accepts and downloads it in one Download stream, checking the SHA-256 as ' +
+      'the bytes arrive, and confirms. First through the gateway, every call signed; then again with the two ' +
+      'streams going straight to the storage service (a peer\u2019s caller entry instead of a signature; the ' +
+      'control calls still through the gateway) as a reference. MB/s: 10^6 bytes per second, from opening the ' +
+      'stream to its answer (up) or its end (down). Main thread and CPU: as for the transfers above, over each leg.',
+    '',
+  ];
+  if (large.failure !== undefined) lines.push(`**Failed:** ${large.failure}`, '');
+  if (large.legs.length > 0) {
+    lines.push(
+      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+      ...large.legs.map((l) => {
+        const mainPerMiB = l.serverBusy === null ? null : (l.serverBusy * l.ms) / (l.bytes / MiB);
+        return (
+          `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
+          `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${l.peakRssGrowthBytes === null ? '—' : signedMib(l.peakRssGrowthBytes)} |`
+        );
+      }),
+      '',
+    );
+  }
+  lines.push(
+    'Baselines, the same bytes in the same 1 MiB pieces, in a worker thread:',
+    '',
+    '| baseline | MB/s | seconds |',
+    '|---|--:|--:|',
+    ...large.baselines.map((b) =>
+      b.failure === undefined
+        ? `| ${b.leg} | ${b.mbPerS.toFixed(0)} | ${(b.ms / 1000).toFixed(2)} |`
+        : `| ${b.leg} | failed: ${b.failure} | |`,
+    ),
+    '',
+  );
+  const rate = (name: string) =>
+    large.legs.find((l) => l.leg === name)?.mbPerS ?? large.baselines.find((b) => b.leg === name)?.mbPerS;
+  const ratios = [
+    ['gateway up', 'filesystem write'],
+    ['gateway down', 'filesystem read'],
+    ['gateway up', 'direct up'],
+    ['gateway down', 'direct down'],
+  ]
+    .map(([num, den]) => {
+      const n = rate(num!);
+      const d = rate(den!);
+      return n === undefined || d === undefined || d === 0
+        ? undefined
+        : `${num} / ${den} ×${ratioText(n / d)}`;
+    })
+    .filter((r) => r !== undefined);
+  if (ratios.length > 0) lines.push(`Throughput ratios: ${ratios.join('; ')}.`, '');
+  if (large.memory !== null) {
+    const m = large.memory;
+    lines.push(
+      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${mib(m.startRssBytes)} once the client ` +
+        `was ready and peaked at ${mib(m.peakRssBytes)} during the four legs: +${mib(m.growthBytes)} ` +
+        `(limit +${mib(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
+        'client share this process (the client in a worker thread), so the growth counts both ends of every stream.',
+      '',
+    );
+  }
+  if (large.gatewayTransferMs !== null) {
+    lines.push(
+      `CreateTransfer to ConfirmDelivery through the gateway: ${(large.gatewayTransferMs / 1000).toFixed(1)} s.`,
+      '',
+    );
+  }
+  return lines;
+}
+
+function targetsMarkdown(section: TransfersSection): string[] {
+  const lines = [
+    '### Targets',
+    '',
+    '| target | aim | measured | |',
+    '|---|---|---|---|',
+    ...section.targets.map(
+      (t) =>
+        `| ${t.what} | ${t.target} | ${t.measured} | ${t.met === null ? 'not measured' : t.met ? '**met**' : '**not met**'} |`,
+    ),
+    '',
+  ];
+  if (section.limits.length > 0) {
+    lines.push('### What limits it', '');
+    for (const limit of section.limits) {
+      lines.push(`**${limit.target}**`, '', ...limit.findings.map((f) => `- ${f}`), '');
+    }
+  }
+  return lines;
+}
+
+function entries(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n >= 0.05)
+    .map(([k, n]) => `${k} ${fix(n)}`)
+    .join(', ');
+}
+
+/** A ratio with three significant digits, however small. */
+export function ratioText(value: number): string {
+  if (!Number.isFinite(value)) return '—';
+  return value >= 100 ? value.toFixed(0) : value.toPrecision(3);
+}
+
+const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2));
+const num = (n: number) => (Number.isFinite(n) ? (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)) : '—');
+const ms = (n: number) => `${num(n)} ms`;
+const pct = (share: number) => `${Math.round(share * 100)} %`;
+const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB`;
