@@ -40,7 +40,7 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     port.measuring();
     const legs: LegResult[] = [];
     let gatewayTransferMs = 0;
-    for (const path of ['gateway', 'direct'] as const) {
+    for (const path of spec.paths) {
       const uploader = path === 'gateway' ? source : sourceDirect;
       const downloader = path === 'gateway' ? recipient : recipientDirect;
       port.phase(`${path} up`);

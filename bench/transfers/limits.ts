@@ -8,7 +8,14 @@ import os from 'node:os';
 import type { Infrastructure } from '../mesh.js';
 import type { ScenarioReport } from '../report.js';
 import { MiB } from './content.js';
-import type { LargeLegReport, LargeReport, LimitFinding, TargetVerdict, TransferCosts } from './report.js';
+import type {
+  LargeLegReport,
+  LargeReport,
+  LimitFinding,
+  ScenarioProfile,
+  TargetVerdict,
+  TransferCosts,
+} from './report.js';
 import { STAGES } from './spec.js';
 
 /** The issue's aims on a machine like this one. */
@@ -21,6 +28,10 @@ export const TARGETS = {
 export const SMALL_E2E_ID = 'c';
 /** Above this busy share, the main thread (every server) is the bottleneck rather than waiting. */
 const SATURATED = 0.85;
+/** An owner of at least this share of the main thread's time is a hot spot. */
+const HOT_SPOT_SHARE = 0.4;
+/** How many owners of main-thread time a finding names. */
+const PROFILE_OWNERS = 6;
 /** Below this share of a transfer's server time, a cost is called minor. */
 const MINOR_SHARE = 0.2;
 
@@ -63,14 +74,17 @@ export function limitFindings(
   scenarios: readonly ScenarioReport[],
   large: LargeReport,
   infra: Infrastructure,
+  profiles: readonly ScenarioProfile[] = [],
 ): LimitFinding[] {
   const out: LimitFinding[] = [];
   for (const target of targets) {
     if (target.met !== false) continue;
     if (target.id === 'small-rate') {
       const scenario = scenarios.find((s) => s.id === SMALL_E2E_ID);
-      if (scenario?.costs !== undefined)
-        out.push({ target: target.what, findings: smallFindings(scenario, infra) });
+      if (scenario?.costs !== undefined) {
+        const profile = profiles.find((p) => p.scenario === SMALL_E2E_ID);
+        out.push({ target: target.what, findings: smallFindings(scenario, infra, profile) });
+      }
     } else if (target.id === 'large-up' || target.id === 'large-down') {
       const name = target.id === 'large-up' ? 'up' : 'down';
       out.push({ target: target.what, findings: largeFindings(large, name) });
@@ -87,7 +101,11 @@ export function limitFindings(
   return out;
 }
 
-function smallFindings(scenario: ScenarioReport, infra: Infrastructure): string[] {
+function smallFindings(
+  scenario: ScenarioReport,
+  infra: Infrastructure,
+  profile: ScenarioProfile | undefined,
+): string[] {
   const costs = scenario.costs as TransferCosts;
   const summary = scenario.summary!;
   const busy = scenario.serverBusy ?? 0;
@@ -129,6 +147,19 @@ function smallFindings(scenario: ScenarioReport, infra: Infrastructure): string[
   findings.push(
     `Bus: ${fix(bus.messagesPerTransfer)} messages published per transfer (${entries(bus.bySubject)}).`,
   );
+  if (profile !== undefined && profile.transfers > 0) {
+    findings.push(
+      `A CPU profile of the main thread over ${profile.transfers} more such transfers puts ` +
+        `${ms(profile.busyMs / profile.transfers)} per transfer on it` +
+        ((profile.owners[0]?.share ?? 0) >= HOT_SPOT_SHARE
+          ? `, ${pct(profile.owners[0]!.share)} of it in one owner: `
+          : `, no owner above ${pct(HOT_SPOT_SHARE)} of it: `) +
+        `${profile.owners
+          .slice(0, PROFILE_OWNERS)
+          .map((o) => `${o.owner} ${pct(o.share)}`)
+          .join(', ')} (the table above lists them all).`,
+    );
+  }
   findings.push(
     `RPCs: ${fix(costs.rpcsPerTransfer)} signed calls through the gateway per transfer (${entries(costs.rpcs)}), ` +
       `${ms(costs.serverMsPerTransfer / costs.rpcsPerTransfer)} of main thread per call on average (background work ` +
@@ -146,7 +177,9 @@ function smallFindings(scenario: ScenarioReport, infra: Infrastructure): string[
       STAGES.filter((s) => costs.stagesMs[s].mean >= 0.05)
         .map((s) => `${s} ${ms(costs.stagesMs[s].mean)}`)
         .join(', ') +
-      `. With ${pct(busy)} busy servers, most of each stage is queueing behind the other transfers in flight.`,
+      (busy >= SATURATED
+        ? `. With the servers ${pct(busy)} busy, most of each stage is queueing behind the other transfers in flight.`
+        : '.'),
   );
   const clientBusy = scenario.clientBusy ?? 0;
   findings.push(
@@ -177,7 +210,8 @@ function largeFindings(large: LargeReport, direction: 'up' | 'down'): string[] {
   if (direct !== undefined) findings.push(loopFinding(direct));
   if (disk !== undefined && disk.failure === undefined) {
     findings.push(
-      `The disk is not the limit: the same bytes ${direction === 'up' ? 'written and fsynced' : 'read back'} ` +
+      `${disk.mbPerS >= TARGETS.largeMBPerSecond ? 'The disk is not the limit' : 'The disk is a limit too'}: the same ` +
+        `bytes ${direction === 'up' ? 'written and fsynced' : 'read back'} ` +
         `as one file reach ${disk.mbPerS.toFixed(0)} MB/s on this filesystem` +
         (direction === 'down' ? ' (from the page cache, as the download of a blob just uploaded is).' : '.'),
     );
@@ -188,15 +222,25 @@ function largeFindings(large: LargeReport, direction: 'up' | 'down'): string[] {
         ? null
         : (viaGateway.serverBusy * viaGateway.ms) / (viaGateway.bytes / MiB);
     const { aesGcm, sha256 } = large.cryptoMsPerMiB;
+    const share = mainMsPerMiB === null ? null : (aesGcm + sha256) / mainMsPerMiB;
     findings.push(
-      `Not the cryptography: sealing a MiB in 64 KiB AES-256-GCM segments takes ${ms(aesGcm)} and hashing it ` +
-        `(SHA-256) ${ms(sha256)} on this machine (timed in the worker before the transfer)` +
-        (mainMsPerMiB === null
+      `${share !== null && share < MINOR_SHARE ? 'Not the cryptography' : 'Cryptography'}: sealing a MiB in 64 KiB ` +
+        `AES-256-GCM segments takes ${ms(aesGcm)} and hashing it (SHA-256) ${ms(sha256)} on this machine (timed in ` +
+        `the worker before the transfer)` +
+        (share === null || mainMsPerMiB === null
           ? '.'
-          : `, ${pct((aesGcm + sha256) / mainMsPerMiB)} of the ${ms(mainMsPerMiB)} per MiB the main thread spent; ` +
-            'the rest is moving 1 MiB messages through the RPC stacks (grpc-js, connect-node, HTTP/2 framing, copies) ' +
-            `${viaGateway.leg.startsWith('gateway') ? 'twice, client → gateway → storage, ' : ''}and the storage's ` +
-            'bookkeeping, all on the one main thread that also runs every other service.'),
+          : `, ${pct(share)} of the ${ms(mainMsPerMiB)} per MiB the main thread spent.`),
+    );
+  }
+  const profile = large.profiles.find((p) => p.leg === viaGateway.leg);
+  if (profile !== undefined) {
+    findings.push(
+      `A CPU profile of the main thread during the ${viaGateway.leg.replace('gateway ', '')}load of another ` +
+        `${mib(profile.bytes)} through the gateway: ${ms(profile.busyMs / (profile.bytes / MiB))} per MiB, ` +
+        `${profile.owners
+          .slice(0, PROFILE_OWNERS)
+          .map((o) => `${o.owner} ${pct(o.share)} (${ms(o.msPerMiB)})`)
+          .join(', ')}.`,
     );
   }
   if (viaGateway.sqlStatements !== null) {

@@ -8,6 +8,7 @@ export function transfersMarkdown(scenarios: readonly ScenarioReport[], section:
   return [
     ...costsMarkdown(scenarios),
     ...idlePollMarkdown(section),
+    ...profileMarkdown(section),
     ...largeMarkdown(section.large),
     ...targetsMarkdown(section),
   ];
@@ -94,6 +95,38 @@ function idlePollMarkdown(section: TransfersSection): string[] {
   ];
 }
 
+/** Owners below this share of the main thread are summed into one line. */
+const PROFILE_SHOWN_SHARE = 0.015;
+
+function profileMarkdown(section: TransfersSection): string[] {
+  const profiles = section.profiles.filter((p) => p.transfers > 0);
+  if (profiles.length === 0) return [];
+  const lines = [
+    'Where the main thread’s time goes, by owner of the code on top of the stack: a sampling CPU profile ' +
+      '(1 ms) of the main thread over a separate window of the same load after each end-to-end scenario, so ' +
+      'that the profiler’s cost stays out of the numbers above. "(garbage collector)" and "(V8 and native code)" ' +
+      'are V8 itself; `node:*` is Node.js (HTTP/2, streams, crypto bindings); `services/*`, `lib/*`, `gateway` are ' +
+      'this repository.',
+    '',
+  ];
+  for (const p of profiles) {
+    const shown = p.owners.filter((o) => o.share >= PROFILE_SHOWN_SHARE);
+    const rest = p.owners.filter((o) => o.share < PROFILE_SHOWN_SHARE);
+    const restMs = rest.reduce((a, o) => a + o.msPerTransfer, 0);
+    const restShare = rest.reduce((a, o) => a + o.share, 0);
+    lines.push(
+      `(${p.scenario}), ${p.transfers} transfers, ${ms(p.busyMs / p.transfers)} of main thread per transfer:`,
+      '',
+      '| owner | share | ms per transfer |',
+      '|---|--:|--:|',
+      ...shown.map((o) => `| ${o.owner} | ${pct(o.share)} | ${num(o.msPerTransfer)} |`),
+      ...(rest.length > 0 ? [`| ${rest.length} others | ${pct(restShare)} | ${num(restMs)} |`] : []),
+      '',
+    );
+  }
+  return lines;
+}
+
 function largeMarkdown(large: LargeReport): string[] {
   const lines = [
     `### Large transfer: ${mib(large.bytes)} up and down`,
@@ -151,6 +184,24 @@ function largeMarkdown(large: LargeReport): string[] {
     })
     .filter((r) => r !== undefined);
   if (ratios.length > 0) lines.push(`Throughput ratios: ${ratios.join('; ')}.`, '');
+  for (const p of large.profiles) {
+    const shown = p.owners.filter((o) => o.share >= PROFILE_SHOWN_SHARE);
+    const rest = p.owners.filter((o) => o.share < PROFILE_SHOWN_SHARE);
+    lines.push(
+      `Main thread during ${p.leg} of another ${mib(p.bytes)} transfer, profiled (as for the transfers above): ` +
+        `${ms(p.busyMs / (p.bytes / MiB))} per MiB.`,
+      '',
+      '| owner | share | ms per MiB |',
+      '|---|--:|--:|',
+      ...shown.map((o) => `| ${o.owner} | ${pct(o.share)} | ${num(o.msPerMiB)} |`),
+      ...(rest.length > 0
+        ? [
+            `| ${rest.length} others | ${pct(rest.reduce((a, o) => a + o.share, 0))} | ${num(rest.reduce((a, o) => a + o.msPerMiB, 0))} |`,
+          ]
+        : []),
+      '',
+    );
+  }
   if (large.memory !== null) {
     const m = large.memory;
     lines.push(

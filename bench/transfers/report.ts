@@ -143,6 +143,8 @@ export interface LargeReport {
   /** Gateway up, gateway down, direct up, direct down. */
   readonly legs: readonly LargeLegReport[];
   readonly baselines: readonly LargeBaselineReport[];
+  /** Where the main thread's time went per MiB, up and down through the gateway (a separate, profiled transfer). */
+  readonly profiles: readonly LargeProfile[];
   /** CreateTransfer to ConfirmDelivery through the gateway. */
   readonly gatewayTransferMs: number | null;
   /** What sealing (AES-256-GCM, 64 KiB segments) and hashing (SHA-256) one MiB cost on this machine, in ms. */
@@ -158,6 +160,19 @@ export interface LargeReport {
     readonly pass: boolean;
   } | null;
   readonly failure?: string;
+}
+
+export interface LargeProfile {
+  readonly leg: string;
+  /** Size of the profiled transfer (at most 256 MiB). */
+  readonly bytes: number;
+  readonly busyMs: number;
+  readonly owners: readonly {
+    readonly owner: string;
+    readonly ms: number;
+    readonly share: number;
+    readonly msPerMiB: number;
+  }[];
 }
 
 export interface TargetVerdict {
@@ -186,9 +201,25 @@ export interface IdlePoll {
   readonly serverBusy: number;
 }
 
+/** Where the main thread's time went during a profiled window of an end-to-end scenario. */
+export interface ScenarioProfile {
+  /** Id of the scenario whose load was repeated. */
+  readonly scenario: string;
+  readonly transfers: number;
+  /** Busy (non-idle) milliseconds sampled. */
+  readonly busyMs: number;
+  readonly owners: readonly {
+    readonly owner: string;
+    readonly ms: number;
+    readonly share: number;
+    readonly msPerTransfer: number;
+  }[];
+}
+
 export interface TransfersSection {
   readonly settings: { readonly receivers: number; readonly pollMs: number; readonly largeBytes: number };
   readonly idlePoll: IdlePoll | null;
+  readonly profiles: readonly ScenarioProfile[];
   readonly large: LargeReport;
   readonly targets: readonly TargetVerdict[];
   readonly limits: readonly LimitFinding[];

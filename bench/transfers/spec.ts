@@ -85,6 +85,8 @@ export interface LargeSpec {
   readonly storage: string;
   readonly cast: Cast;
   readonly bytes: number;
+  /** Which byte paths to run, in order: through the gateway, straight to the storage. */
+  readonly paths: readonly ('gateway' | 'direct')[];
 }
 
 export const LARGE_LEGS = ['gateway up', 'gateway down', 'direct up', 'direct down'] as const;

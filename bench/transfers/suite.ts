@@ -24,13 +24,16 @@ import { KiB, MiB } from './content.js';
 import { INLINE_MAX_BYTES } from './flow.js';
 import { limitFindings, targetVerdicts } from './limits.js';
 import { busCounts, busDelta, installProbes, RssSampler, sqlCounts, sqlDelta } from './probes.js';
+import { MainThreadProfiler } from './profile.js';
 import { provisionCast } from './provision.js';
 import {
   type IdlePoll,
   type LargeBaselineReport,
   type LargeLegReport,
+  type LargeProfile,
   type LargeReport,
   MEMORY_LIMIT_BYTES,
+  type ScenarioProfile,
   type TransferCosts,
   type TransfersSection,
   transferCosts,
@@ -52,6 +55,10 @@ const BASELINE_MODULE = new URL('./baseline-load.ts', import.meta.url);
 const LARGE_MODULE = new URL('./large-load.ts', import.meta.url);
 const LARGE_BASELINE_MODULE = new URL('./large-baseline-load.ts', import.meta.url);
 
+/** The profiled large transfer carries at most this much (its per-MiB picture does not need more). */
+const LARGE_PROFILE_BYTES = 256 * MiB;
+/** Length of the profiled window after each end-to-end scenario. */
+const PROFILE_MS = 3000;
 /** Extra time a closed-loop worker may take beyond warm-up and duration (a transfer may take up to a minute). */
 const LOOP_GRACE_MS = 90_000;
 /** The large transfer's worker gives up below this rate over its four legs (plus a fixed allowance). */
@@ -60,8 +67,12 @@ const LARGE_FIXED_ALLOWANCE_MS = 120_000;
 
 /** Scenarios (closed loops) of the suite and large-transfer workers, for the run's overall time budget. */
 export function transfersBudgetMs(settings: Settings): number {
-  const loops = 6 * (settings.warmupMs + settings.durationMs + LOOP_GRACE_MS);
-  const large = 3 * (LARGE_FIXED_ALLOWANCE_MS + (4 * settings.largeBytes) / LARGE_SLOWEST_BYTES_PER_MS);
+  const loops =
+    6 * (settings.warmupMs + settings.durationMs + LOOP_GRACE_MS) + 3 * (1000 + PROFILE_MS + LOOP_GRACE_MS);
+  const large =
+    3 * (LARGE_FIXED_ALLOWANCE_MS + (4 * settings.largeBytes) / LARGE_SLOWEST_BYTES_PER_MS) +
+    LARGE_FIXED_ALLOWANCE_MS +
+    (2 * LARGE_PROFILE_BYTES) / LARGE_SLOWEST_BYTES_PER_MS;
   return loops + large + 120_000;
 }
 
@@ -83,19 +94,23 @@ export async function transfersSuite(settings: Settings, infra: Infrastructure):
     const idlePoll = await pollCost(context);
 
     const scenarios: ScenarioReport[] = [];
+    const profiles: ScenarioProfile[] = [];
     for (const size of SMALL_SIZES) {
       scenarios.push(await smallBaseline(context, size, 'bus'));
       scenarios.push(await smallBaseline(context, size, 'fs'));
       scenarios.push(await endToEnd(context, size, idlePoll));
+      const profile = await profiled(context, size);
+      if (profile !== null) profiles.push(profile);
     }
     const large = await largeTransfer(context);
     const targets = targetVerdicts(scenarios, large);
     const section: TransfersSection = {
       settings: { receivers: settings.receivers, pollMs: settings.pollMs, largeBytes: settings.largeBytes },
       idlePoll,
+      profiles,
       large,
       targets,
-      limits: limitFindings(targets, scenarios, large, infra),
+      limits: limitFindings(targets, scenarios, large, infra, profiles),
     };
     return {
       id: 'transfers-end-to-end',
@@ -341,6 +356,56 @@ async function pollCost(context: Context): Promise<IdlePoll | null> {
   }
 }
 
+/**
+ * The end-to-end scenario again, briefly, with the main thread's CPU profile
+ * taken (profile.ts): where its time goes, by package, per transfer. A window
+ * of its own, so the profiler's overhead stays out of the measured numbers.
+ */
+async function profiled(context: Context, size: SmallSize): Promise<ScenarioProfile | null> {
+  const id = size.ids[2];
+  process.stdout.write(`(${id}) again for ${PROFILE_MS / 1000} s with the main thread profiled … `);
+  await settle();
+  const profiler = new MainThreadProfiler();
+  let started: Promise<void> | undefined;
+  try {
+    const { result } = await runInWorker<E2eResult>(
+      E2E_MODULE,
+      {
+        gateway: context.gateway,
+        cast: context.cast,
+        payloadBytes: size.bytes,
+        inline: size.bytes <= INLINE_MAX_BYTES,
+        pollMs: context.settings.pollMs,
+        warmupMs: 1000,
+        durationMs: PROFILE_MS,
+        concurrency: context.settings.concurrency,
+        maxOps: context.settings.maxRequests,
+      } satisfies E2eSpec,
+      1000 + PROFILE_MS + LOOP_GRACE_MS,
+      {
+        onMeasuring: () => {
+          started = profiler.start();
+        },
+      },
+    );
+    await started;
+    const profile = await profiler.stop();
+    const transfers = Math.max(1, result.requests);
+    const top = profile.owners.slice(0, 3).map((o) => `${o.owner} ${Math.round(o.share * 100)} %`);
+    console.log(`${result.requests} transfers; ${top.join(', ')}`);
+    return {
+      scenario: id,
+      transfers: result.requests,
+      busyMs: profile.busyMs,
+      owners: profile.owners.map((o) => ({ ...o, msPerTransfer: o.ms / transfers })),
+    };
+  } catch (error) {
+    if (started !== undefined) await profiler.stop().catch(() => undefined);
+    console.log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
+}
+
 function loopOf(settings: Settings) {
   return {
     warmupMs: settings.warmupMs,
@@ -439,6 +504,7 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
     storage: new URL(storage.url).host,
     cast: context.cast,
     bytes,
+    paths: ['gateway', 'direct'],
   };
   const phases = new PhaseMeter();
   try {
@@ -466,10 +532,12 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
       `${legs.map((l) => `${l.leg} ${l.mbPerS.toFixed(0)} MB/s`).join(', ')}; ` +
         `peak RSS +${mib(memory.peak - memory.start)} (${memory.peak - memory.start <= MEMORY_LIMIT_BYTES ? 'PASS' : 'FAIL'})`,
     );
+    const profiles = await largeProfiles(spec, Math.min(bytes, LARGE_PROFILE_BYTES));
     return {
       bytes,
       legs,
       baselines,
+      profiles,
       gatewayTransferMs: result.gatewayTransferMs,
       cryptoMsPerMiB: result.cryptoMsPerMiB,
       calls: result.calls,
@@ -490,12 +558,77 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
       bytes,
       legs: [],
       baselines,
+      profiles: [],
       gatewayTransferMs: null,
       cryptoMsPerMiB: null,
       calls: {},
       memory: null,
       failure,
     };
+  }
+}
+
+/**
+ * Another transfer through the gateway, up to LARGE_PROFILE_BYTES, with the
+ * main thread's CPU profile taken during its upload and during its download:
+ * where a MiB's time goes. After the measured legs, so that the profiler's
+ * overhead touches none of their numbers.
+ */
+async function largeProfiles(measured: LargeSpec, bytes: number): Promise<LargeProfile[]> {
+  process.stdout.write(`${mib(bytes)} through the gateway again, with the main thread profiled … `);
+  await settle();
+  const spec: LargeSpec = { ...measured, bytes, paths: ['gateway'] };
+  const profiles: LargeProfile[] = [];
+  let profiler: MainThreadProfiler | undefined;
+  let leg = '';
+  const switchTo = async (next: string) => {
+    if (profiler !== undefined) {
+      const profile = await profiler.stop();
+      profiles.push({
+        leg,
+        bytes,
+        busyMs: profile.busyMs,
+        owners: profile.owners.map((o) => ({ ...o, msPerMiB: o.ms / (bytes / MiB) })),
+      });
+      profiler = undefined;
+    }
+    if (next === 'gateway up' || next === 'gateway down') {
+      leg = next;
+      profiler = new MainThreadProfiler();
+      await profiler.start();
+    }
+  };
+  let switching = Promise.resolve();
+  try {
+    await runInWorker<LargeResult>(
+      LARGE_MODULE,
+      spec,
+      LARGE_FIXED_ALLOWANCE_MS + (2 * bytes) / LARGE_SLOWEST_BYTES_PER_MS,
+      {
+        onPhase: (name) => {
+          switching = switching.then(() => switchTo(name));
+        },
+      },
+    );
+    await switching;
+    await switchTo('done');
+    console.log(
+      profiles
+        .map(
+          (p) =>
+            `${p.leg}: ${p.owners
+              .slice(0, 2)
+              .map((o) => `${o.owner} ${pct(o.share)}`)
+              .join(', ')}`,
+        )
+        .join('; '),
+    );
+    return profiles;
+  } catch (error) {
+    await switching.catch(() => undefined);
+    await switchTo('done').catch(() => undefined);
+    console.log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    return profiles;
   }
 }
 
