@@ -20,7 +20,14 @@ import { join } from 'node:path';
 import { deleteStreams, dropSchemas } from '../test/support/cleanup.js';
 import { type Infrastructure, SERVICES } from './mesh.js';
 import { REGISTRY_SCENARIO_COUNT, registryReadSuite, WORKER_GRACE_MS } from './registry-suite.js';
-import { type BenchReport, contendedScenarios, type SuiteReport, toJsonText, toMarkdown } from './report.js';
+import {
+  type BenchReport,
+  CONTENDED_LOAD,
+  contendedScenarios,
+  type SuiteReport,
+  toJsonText,
+  toMarkdown,
+} from './report.js';
 import { readSettings, type Settings, type SuiteName, UsageError } from './settings.js';
 import { ratioText } from './transfers/markdown.js';
 import { transfersBudgetMs, transfersSuite } from './transfers/suite.js';
@@ -118,10 +125,15 @@ function printSummary(suites: readonly SuiteReport[]): void {
         `target ${t.what}: ${t.target}, measured ${t.measured}: ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}`,
       );
     }
-    const contended = contendedScenarios(suite);
+    const contended = [
+      ...contendedScenarios(suite).map((s) => `(${s.id})`),
+      ...(suite.transfers?.large.legs ?? [])
+        .filter((l) => (l.otherLoad ?? 0) > CONTENDED_LOAD)
+        .map((l) => l.leg),
+    ];
     if (contended.length > 0) {
       console.warn(
-        `bench: other processes loaded the machine during ${contended.map((s) => `(${s.id})`).join(', ')}: ` +
+        `bench: other processes loaded the machine during ${contended.join(', ')}: ` +
           'the numbers and ratios of this suite are not reliable',
       );
     }

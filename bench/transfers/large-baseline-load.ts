@@ -18,9 +18,8 @@ import { serveWorker } from '../worker-side.js';
 import { openCarrier } from './bus-carrier.js';
 import { contentPieces, MiB } from './content.js';
 import { check } from './flow.js';
-import type { LargeBaselineResult, LargeBaselineSpec } from './spec.js';
+import { type LargeBaselineResult, type LargeBaselineSpec, LARGE_SEED as SEED } from './spec.js';
 
-const SEED = 2;
 /** Messages published and not yet consumed, at most. */
 const BUS_WINDOW = 16;
 

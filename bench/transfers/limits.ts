@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Infrastructure } from '../mesh.js';
 import type { ScenarioReport } from '../report.js';
-import { MiB } from './content.js';
+import { MiB, sizeText } from './content.js';
 import type {
   LargeLegReport,
   LargeReport,
@@ -63,7 +63,7 @@ export function targetVerdicts(scenarios: readonly ScenarioReport[], large: Larg
       id: 'large-memory',
       what: `memory growth of the process during the ${mib(large.bytes)} transfer`,
       target: `≤ ${mib(large.memory?.limitBytes ?? 100 * MiB)}`,
-      measured: large.memory === null ? 'not measured' : `+${mib(large.memory.growthBytes)}`,
+      measured: large.memory === null ? 'not measured' : signedMib(large.memory.growthBytes),
       met: large.memory === null ? null : large.memory.pass,
     },
   ];
@@ -129,8 +129,8 @@ function smallFindings(
   const cores = os.cpus().length;
   findings.push(
     `The process used ${ms(costs.processCpuMsPerTransfer)} of CPU per transfer on all its threads ` +
-      `(servers ${ms(costs.serverMsPerTransfer)}, clients ${ms(costs.clientMsPerTransfer)}, the rest libuv's pool and ` +
-      `the garbage collector): all ${cores} cores of this machine would carry at most ` +
+      `(the servers' main thread ${ms(costs.serverMsPerTransfer)}, the clients' worker ${ms(costs.clientMsPerTransfer)}, ` +
+      `the rest on the process's other threads: libuv's pool, V8's background threads): all ${cores} cores of this machine would carry at most ` +
       `${((cores * 1000) / costs.processCpuMsPerTransfer).toFixed(0)} transfers/s at that cost.`,
   );
   findings.push(
@@ -273,6 +273,6 @@ function entries(counts: Readonly<Record<string, number>>): string {
 const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
 const ms = (n: number) => `${n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)} ms`;
 const pct = (share: number) => `${Math.round(share * 100)} %`;
-const mib = (bytes: number) => `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB`;
+const mib = (bytes: number) => sizeText(bytes);
 const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

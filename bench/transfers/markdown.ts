@@ -1,6 +1,6 @@
 /** Suite 2's sections of latest.md: cost per transfer, stages, the large transfer, targets, what limits them. */
-import type { ScenarioReport } from '../report.js';
-import { MiB } from './content.js';
+import { CONTENDED_LOAD, type ScenarioReport } from '../report.js';
+import { MiB, sizeText } from './content.js';
 import type { LargeReport, TransferCosts, TransfersSection } from './report.js';
 import { STAGES } from './spec.js';
 
@@ -142,16 +142,24 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.failure !== undefined) lines.push(`**Failed:** ${large.failure}`, '');
   if (large.legs.length > 0) {
     lines.push(
-      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth | other load |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
       ...large.legs.map((l) => {
         const mainPerMiB = l.serverBusy === null ? null : (l.serverBusy * l.ms) / (l.bytes / MiB);
         return (
           `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
           `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
-          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${l.peakRssGrowthBytes === null ? '—' : signedMib(l.peakRssGrowthBytes)} |`
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${l.peakRssGrowthBytes === null ? '—' : signedMib(l.peakRssGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
         );
       }),
+      '',
+    );
+  }
+  const contended = large.legs.filter((l) => (l.otherLoad ?? 0) > CONTENDED_LOAD);
+  if (contended.length > 0) {
+    lines.push(
+      `**Contended:** other processes took more than ${pct(CONTENDED_LOAD)} of the machine’s CPU during ` +
+        `${contended.map((l) => l.leg).join(', ')}; compare runs on an otherwise idle machine.`,
       '',
     );
   }
@@ -206,7 +214,7 @@ function largeMarkdown(large: LargeReport): string[] {
     const m = large.memory;
     lines.push(
       `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${mib(m.startRssBytes)} once the client ` +
-        `was ready and peaked at ${mib(m.peakRssBytes)} during the four legs: +${mib(m.growthBytes)} ` +
+        `was ready and steady, and peaked at ${mib(m.peakRssBytes)} during the four legs: ${signedMib(m.growthBytes)} ` +
         `(limit +${mib(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
         'client share this process (the client in a worker thread), so the growth counts both ends of every stream.',
       '',
@@ -260,4 +268,4 @@ const num = (n: number) => (Number.isFinite(n) ? (n >= 10 ? n.toFixed(0) : n.toF
 const ms = (n: number) => `${num(n)} ms`;
 const pct = (share: number) => `${Math.round(share * 100)} %`;
 const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
-const mib = (bytes: number) => `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB`;
+const mib = (bytes: number) => sizeText(bytes);

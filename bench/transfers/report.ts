@@ -121,6 +121,8 @@ export interface LargeLegReport {
   readonly mbPerS: number;
   /** Share of the leg the main thread (gateway, storage, PGlite) was busy. */
   readonly serverBusy: number | null;
+  /** Share of the machine's CPU other processes took during the leg. */
+  readonly otherLoad: number | null;
   /** CPU milliseconds of the whole process per MiB carried. */
   readonly processCpuMsPerMiB: number | null;
   /** Peak RSS during the leg over the RSS before the transfer began. */

@@ -78,6 +78,9 @@ export interface E2eResult extends LoopResult {
   readonly polls: { readonly total: number; readonly empty: number };
 }
 
+/** The large transfer's content: made from this seed, in 1 MiB pieces. */
+export const LARGE_SEED = 2;
+
 /** The large transfer: up and down through the gateway, then up and down straight to the storage. */
 export interface LargeSpec {
   readonly gateway: string;
@@ -85,6 +88,8 @@ export interface LargeSpec {
   readonly storage: string;
   readonly cast: Cast;
   readonly bytes: number;
+  /** SHA-256 of the content, declared in CreateTransfer (computed beforehand by prepare-load.ts). */
+  readonly sha256: Uint8Array;
   /** Which byte paths to run, in order: through the gateway, straight to the storage. */
   readonly paths: readonly ('gateway' | 'direct')[];
 }
@@ -103,9 +108,14 @@ export interface LargeResult {
   readonly legs: readonly LegResult[];
   /** CreateTransfer to ConfirmDelivery of the transfer through the gateway. */
   readonly gatewayTransferMs: number;
-  /** Sealing (AES-256-GCM in 64 KiB segments) and hashing (SHA-256) one MiB in the worker, in ms. */
-  readonly cryptoMsPerMiB: { readonly aesGcm: number; readonly sha256: number };
   readonly calls: Readonly<Record<string, number>>;
+}
+
+/** What the large transfer needs before it starts, made in a worker of its own (prepare-load.ts). */
+export interface LargePreparation {
+  readonly sha256: Uint8Array;
+  /** Sealing (AES-256-GCM in 64 KiB segments) and hashing (SHA-256) one MiB, in ms. */
+  readonly cryptoMsPerMiB: { readonly aesGcm: number; readonly sha256: number };
 }
 
 /** The raw infrastructure carrying the large content: a file written, fsynced and read; a stream of messages. */

@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import type { EmbeddedMesh } from '../../embedded/mesh.js';
+import { type CpuSample, cpuSample, otherLoadSince, ownCpuMsSince } from '../cpu.js';
 import {
   type BenchMesh,
   describeInfrastructure,
@@ -20,7 +21,7 @@ import type { ScenarioReport, SuiteReport } from '../report.js';
 import type { Settings } from '../settings.js';
 import { ratio, summarize } from '../stats.js';
 import { runInWorker, type WindowMeasure } from '../worker.js';
-import { KiB, MiB } from './content.js';
+import { KiB, MiB, sizeText } from './content.js';
 import { INLINE_MAX_BYTES } from './flow.js';
 import { limitFindings, targetVerdicts } from './limits.js';
 import { busCounts, busDelta, installProbes, RssSampler, sqlCounts, sqlDelta } from './probes.js';
@@ -44,6 +45,7 @@ import type {
   E2eSpec,
   LargeBaselineResult,
   LargeBaselineSpec,
+  LargePreparation,
   LargeResult,
   LargeSpec,
   LoopResult,
@@ -54,6 +56,7 @@ const E2E_MODULE = new URL('./e2e-load.ts', import.meta.url);
 const BASELINE_MODULE = new URL('./baseline-load.ts', import.meta.url);
 const LARGE_MODULE = new URL('./large-load.ts', import.meta.url);
 const LARGE_BASELINE_MODULE = new URL('./large-baseline-load.ts', import.meta.url);
+const PREPARE_MODULE = new URL('./prepare-load.ts', import.meta.url);
 
 /** The profiled large transfer carries at most this much (its per-MiB picture does not need more). */
 const LARGE_PROFILE_BYTES = 256 * MiB;
@@ -91,6 +94,9 @@ export async function transfersSuite(settings: Settings, infra: Infrastructure):
       `bench apps: source ${cast.source.appId}, recipients ${cast.recipients.map((r) => r.appId).join(', ')}`,
     );
     const context: Context = { settings, infra, mesh, cast, gateway, dataDir: bench.dataDir };
+    // The large transfer first, on a mesh that has not yet carried the closed loops: the memory those
+    // leave allocated (and free) in the process would otherwise hide what the large transfer needs.
+    const large = await largeTransfer(context);
     const idlePoll = await pollCost(context);
 
     const scenarios: ScenarioReport[] = [];
@@ -102,7 +108,6 @@ export async function transfersSuite(settings: Settings, infra: Infrastructure):
       const profile = await profiled(context, size);
       if (profile !== null) profiles.push(profile);
     }
-    const large = await largeTransfer(context);
     const targets = targetVerdicts(scenarios, large);
     const section: TransfersSection = {
       settings: { receivers: settings.receivers, pollMs: settings.pollMs, largeBytes: settings.largeBytes },
@@ -493,23 +498,28 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
     }
   }
 
-  await settle();
   process.stdout.write(
     `large transfer, ${mib(bytes)}, up and down through the gateway, then straight to storage … `,
   );
   const storage = mesh.services.find((s) => s.name === 'storage');
   if (storage === undefined) throw new Error('the mesh runs no storage service');
-  const spec: LargeSpec = {
-    gateway: context.gateway,
-    storage: new URL(storage.url).host,
-    cast: context.cast,
-    bytes,
-    paths: ['gateway', 'direct'],
-  };
   const phases = new PhaseMeter();
   try {
+    const { result: prepared } = await runInWorker<LargePreparation>(PREPARE_MODULE, { bytes }, limitMs);
+    await settle();
+    const spec: LargeSpec = {
+      gateway: context.gateway,
+      storage: new URL(storage.url).host,
+      cast: context.cast,
+      bytes,
+      sha256: prepared.sha256,
+      paths: ['gateway', 'direct'],
+    };
     const { result } = await runInWorker<LargeResult>(LARGE_MODULE, spec, limitMs, {
-      onReady: () => phases.begin(),
+      onReady: async () => {
+        await steadyRss();
+        phases.begin();
+      },
       onPhase: (name) => phases.enter(name),
       onEnd: () => phases.enter('done'),
     });
@@ -522,6 +532,7 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
         ms: l.ms,
         mbPerS: mbPerS(l.bytes, l.ms),
         serverBusy: phase?.serverBusy ?? null,
+        otherLoad: phase?.otherLoad ?? null,
         processCpuMsPerMiB: phase === undefined ? null : phase.processCpuMs / (l.bytes / MiB),
         peakRssGrowthBytes: phase === undefined ? null : phase.peakRss - memory.start,
         sqlStatements: phase?.sqlStatements ?? null,
@@ -530,16 +541,22 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
     });
     console.log(
       `${legs.map((l) => `${l.leg} ${l.mbPerS.toFixed(0)} MB/s`).join(', ')}; ` +
-        `peak RSS +${mib(memory.peak - memory.start)} (${memory.peak - memory.start <= MEMORY_LIMIT_BYTES ? 'PASS' : 'FAIL'})`,
+        `peak RSS ${signedMib(memory.peak - memory.start)} (${memory.peak - memory.start <= MEMORY_LIMIT_BYTES ? 'PASS' : 'FAIL'})`,
     );
-    const profiles = await largeProfiles(spec, Math.min(bytes, LARGE_PROFILE_BYTES));
+    const profileBytes = Math.min(bytes, LARGE_PROFILE_BYTES);
+    const profiles = await largeProfiles(
+      spec,
+      profileBytes,
+      profileBytes === bytes ? prepared.sha256 : undefined,
+      limitMs,
+    );
     return {
       bytes,
       legs,
       baselines,
       profiles,
       gatewayTransferMs: result.gatewayTransferMs,
-      cryptoMsPerMiB: result.cryptoMsPerMiB,
+      cryptoMsPerMiB: prepared.cryptoMsPerMiB,
       calls: result.calls,
       memory: {
         startRssBytes: memory.start,
@@ -574,10 +591,17 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
  * where a MiB's time goes. After the measured legs, so that the profiler's
  * overhead touches none of their numbers.
  */
-async function largeProfiles(measured: LargeSpec, bytes: number): Promise<LargeProfile[]> {
+async function largeProfiles(
+  measured: LargeSpec,
+  bytes: number,
+  known: Uint8Array | undefined,
+  limitMs: number,
+): Promise<LargeProfile[]> {
   process.stdout.write(`${mib(bytes)} through the gateway again, with the main thread profiled … `);
+  const sha256 =
+    known ?? (await runInWorker<LargePreparation>(PREPARE_MODULE, { bytes }, limitMs)).result.sha256;
   await settle();
-  const spec: LargeSpec = { ...measured, bytes, paths: ['gateway'] };
+  const spec: LargeSpec = { ...measured, bytes, sha256, paths: ['gateway'] };
   const profiles: LargeProfile[] = [];
   let profiler: MainThreadProfiler | undefined;
   let leg = '';
@@ -634,6 +658,7 @@ async function largeProfiles(measured: LargeSpec, bytes: number): Promise<LargeP
 
 interface PhaseMeasure {
   readonly serverBusy: number;
+  readonly otherLoad: number;
   readonly processCpuMs: number;
   readonly peakRss: number;
   readonly sqlStatements: number;
@@ -647,9 +672,7 @@ interface PhaseMeasure {
  */
 class PhaseMeter {
   #sampler: RssSampler | undefined;
-  #current:
-    | { name: string; elu: EventLoopUtilization; cpu: NodeJS.CpuUsage; sql: number; bus: number }
-    | undefined;
+  #current: { name: string; elu: EventLoopUtilization; cpu: CpuSample; sql: number; bus: number } | undefined;
   readonly #done = new Map<string, PhaseMeasure>();
 
   begin(): void {
@@ -662,10 +685,11 @@ class PhaseMeter {
     const rss = sampler.sample();
     const current = this.#current;
     if (current !== undefined) {
-      const cpu = process.cpuUsage(current.cpu);
+      const cpu = cpuSample();
       this.#done.set(current.name, {
         serverBusy: performance.eventLoopUtilization(current.elu).utilization,
-        processCpuMs: (cpu.user + cpu.system) / 1000,
+        otherLoad: otherLoadSince(current.cpu, cpu),
+        processCpuMs: ownCpuMsSince(current.cpu, cpu),
         peakRss: Math.max(sampler.peak, rss),
         sqlStatements: sqlCounts().statements - current.sql,
         busMessages: busCounts().published - current.bus,
@@ -676,7 +700,7 @@ class PhaseMeter {
     this.#current = {
       name,
       elu: performance.eventLoopUtilization(),
-      cpu: process.cpuUsage(),
+      cpu: cpuSample(),
       sql: sqlCounts().statements,
       bus: busCounts().published,
     };
@@ -719,7 +743,30 @@ function mbPerS(bytes: number, ms: number): number {
 }
 
 function mib(bytes: number): string {
-  return `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB`;
+  return sizeText(bytes);
+}
+
+function signedMib(bytes: number): string {
+  return `${bytes < 0 ? '−' : '+'}${sizeText(Math.abs(bytes))}`;
+}
+
+/**
+ * Waits until the process's RSS holds still (within 2 MiB over a second, at
+ * most 15 s), after a full collection when `--expose-gc` allows one (npm run
+ * bench passes it): memory that earlier work (workers just ended, garbage)
+ * is still handing back must not count as the start, or the transfer would
+ * seem to shrink the process.
+ */
+async function steadyRss(): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const deadline = performance.now() + 15_000;
+  const recent: number[] = [];
+  while (performance.now() < deadline) {
+    recent.push(process.memoryUsage.rss());
+    if (recent.length > 5) recent.shift();
+    if (recent.length === 5 && Math.max(...recent) - Math.min(...recent) < 2 * MiB) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 function pct(share: number): string {
