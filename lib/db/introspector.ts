@@ -59,7 +59,8 @@ export class CatalogIntrospector implements DatabaseIntrospector {
              (a.attidentity <> '' or exists (
                select 1 from pg_catalog.pg_depend d
                join pg_catalog.pg_class s on s.oid = d.objid and s.relkind = 'S'
-               where d.refobjid = c.oid and d.refobjsubid = a.attnum and d.deptype in ('a', 'i')
+               where d.classid = 'pg_catalog.pg_class'::regclass and d.refclassid = 'pg_catalog.pg_class'::regclass
+                 and d.refobjid = c.oid and d.refobjsubid = a.attnum and d.deptype in ('a', 'i')
              )) as auto_incrementing,
              dsc.description
       from pg_catalog.pg_attribute a

@@ -105,6 +105,11 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
       for (const k of keys) await store.put(k, chunksOf(randomBytes(5)));
       await store.put(`${prefix.slice(0, -1)}x/000000.z`, chunksOf(randomBytes(5)));
       expect(await store.list(prefix)).toEqual([...keys].sort());
+      // A prefix that ends inside a name reaches the siblings that share it.
+      expect(await store.list(prefix.slice(0, -1))).toEqual(
+        [...keys, `${prefix.slice(0, -1)}x/000000.z`].sort(),
+      );
+      expect(await store.list(`${prefix}000001`)).toEqual([`${prefix}000001.c`]);
       for (const k of keys) await store.delete(k);
       expect(await store.list(prefix)).toEqual([]);
     });

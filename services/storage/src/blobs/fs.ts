@@ -90,7 +90,10 @@ export function createFsBlobStore(directory: string): BlobStore {
 
     async list(prefix) {
       const keys: string[] = [];
-      await walk(root, '', (key) => {
+      // Only the folder the prefix names wholly is walked: listing one blob's parts must not read every blob's.
+      const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+      const start = folder === '' ? root : pathOf(folder.slice(0, -1));
+      await walk(start, folder, (key) => {
         if (key.startsWith(prefix)) keys.push(key);
       });
       return keys.sort();
