@@ -50,6 +50,13 @@ export interface ConsumerSpec {
   readonly deliverFrom?: 'all' | 'new';
 }
 
+/** A tail: this process alone reads what a stream stores from now on (see `Bus.tail`). */
+export interface TailSpec {
+  readonly stream: string;
+  /** Only messages on these subjects. Default: the whole stream. */
+  readonly filterSubjects?: readonly string[];
+}
+
 export interface BusMessage {
   readonly subject: string;
   readonly data: Uint8Array;
@@ -121,6 +128,16 @@ export interface Bus {
   publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<PublishAck>;
   /** Starts consuming under a durable name until `stop()`. */
   consume(spec: ConsumerSpec, handler: MessageHandler, options?: ConsumeOptions): Promise<Subscription>;
+  /**
+   * Delivers to this process every message the stream stores after the call
+   * resolves, in stream order, without acks or any state on the broker that
+   * outlives it (a JetStream ordered consumer): each process that tails gets
+   * every message, which is how an event reaches every replica. Messages
+   * stored while a process does not tail are never delivered to it, so what
+   * it must not miss has to be readable elsewhere (the database). The
+   * listener runs synchronously per message; what it throws is logged.
+   */
+  tail(spec: TailSpec, onMessage: (msg: BusMessage) => void): Promise<Subscription>;
   /**
    * Fire-and-forget broadcast to every live listener (core NATS, not stored):
    * cache invalidations that must reach every replica quickly.

@@ -24,6 +24,7 @@ import {
   type PublishOptions,
   type StreamSpec,
   type Subscription,
+  type TailSpec,
 } from './bus.js';
 import {
   DEFAULT_ACK_WAIT_MS,
@@ -89,6 +90,8 @@ class MemStream {
   lastSeq = 0;
   readonly msgIds = new Map<string, { seq: number; at: number }>();
   readonly consumers = new Map<string, MemConsumer>();
+  /** Tails of this stream: each gets every message stored after it began. */
+  readonly tails = new Set<{ filters: readonly string[]; fn: (msg: BusMessage) => void }>();
 
   constructor(
     readonly name: string,
@@ -544,6 +547,26 @@ class MemoryBus implements Bus {
     });
     if (options.msgId !== undefined) stream.msgIds.set(options.msgId, { seq, at: now });
     for (const c of stream.consumers.values()) c.pump();
+    const stored = stream.messages[stream.messages.length - 1]!;
+    for (const t of stream.tails) {
+      if (t.filters.length > 0 && !t.filters.some((f) => subjectMatches(f, subject))) continue;
+      const msg: BusMessage = {
+        subject,
+        data: stored.data.slice(),
+        headers: stored.headers,
+        seq,
+        deliveryCount: 1,
+      };
+      // Microtasks run in the order they were queued: stream order, as an ordered consumer delivers.
+      queueMicrotask(() => {
+        if (!stream.tails.has(t)) return;
+        try {
+          t.fn(msg);
+        } catch (err) {
+          this.log.error({ err, stream: stream.name, subject, seq }, 'bus: tail listener threw');
+        }
+      });
+    }
     return { seq, duplicate: false };
   }
 
@@ -590,6 +613,29 @@ class MemoryBus implements Bus {
     };
     this.track(sub);
     consumer.addSession(session);
+    return sub;
+  }
+
+  async tail(spec: TailSpec, onMessage: (msg: BusMessage) => void): Promise<Subscription> {
+    this.assertOpen();
+    const stream = this.streams.get(spec.stream);
+    if (stream === undefined) throw new Error(`stream ${spec.stream} not found`);
+    const filters = [...(spec.filterSubjects ?? [])];
+    for (const f of filters) {
+      assertSubject(f, true);
+      if (!stream.subjects.some((s) => subjectIsSubsetOf(f, s))) {
+        throw new Error(`filter subject "${f}" is not within the subjects of stream ${stream.name}`);
+      }
+    }
+    const entry = { filters, fn: onMessage };
+    stream.tails.add(entry);
+    const sub: Subscription = {
+      stop: async () => {
+        stream.tails.delete(entry);
+        this.forget(sub);
+      },
+    };
+    this.track(sub);
     return sub;
   }
 

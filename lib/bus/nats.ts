@@ -21,6 +21,7 @@ import {
   type JsMsg,
   jetstream,
   jetstreamManager,
+  type OrderedConsumerOptions,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
@@ -51,6 +52,7 @@ import {
   type PublishOptions,
   type StreamSpec,
   type Subscription,
+  type TailSpec,
 } from './bus.js';
 import {
   DEFAULT_ACK_WAIT_MS,
@@ -262,6 +264,60 @@ class NatsBus implements Bus {
     this.track(run);
     run.start();
     return run;
+  }
+
+  async tail(spec: TailSpec, onMessage: (msg: BusMessage) => void): Promise<Subscription> {
+    this.assertOpen();
+    const filters = [...(spec.filterSubjects ?? [])];
+    const multiOnServer = filters.length > 1 && this.serverAtLeast(2, 10);
+    const clientFilters = filters.length > 1 && !multiOnServer ? filters : null;
+    const stream = await this.jsm.streams.info(spec.stream);
+    for (const f of filters) {
+      if (!stream.config.subjects.some((s) => subjectIsSubsetOf(f, s))) {
+        throw new Error(`filter subject "${f}" is not within the subjects of stream ${spec.stream}`);
+      }
+    }
+    // Start right after what is stored now. DeliverPolicy.New would do the same until the
+    // ordered consumer is recreated (reconnect, missed heartbeats) before its first message:
+    // it then restarts from its cursor, which would be the start of the stream.
+    const options: Partial<OrderedConsumerOptions> = {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: stream.state.last_seq + 1,
+    };
+    if (filters.length === 1) options.filter_subjects = filters[0]!;
+    if (multiOnServer) options.filter_subjects = filters;
+    const consumer = await this.js.consumers.get(spec.stream, options);
+    const messages = await consumer.consume({ max_messages: 256 });
+    const log = this.log;
+    const loop = (async () => {
+      for await (const m of messages) {
+        if (clientFilters !== null && !clientFilters.some((f) => subjectMatches(f, m.subject))) continue;
+        try {
+          onMessage({
+            subject: m.subject,
+            data: m.data,
+            headers: readHeaders(m.headers),
+            seq: m.seq,
+            deliveryCount: 1,
+          });
+        } catch (err) {
+          log.error({ err, stream: spec.stream, subject: m.subject, seq: m.seq }, 'bus: tail listener threw');
+        }
+      }
+    })().catch((err: unknown) => log.warn({ err, stream: spec.stream }, 'bus: tail ended with an error'));
+    let stopping: Promise<void> | undefined;
+    const handle: Subscription = {
+      stop: () => {
+        stopping ??= (async () => {
+          this.forget(handle);
+          await messages.close().catch(() => {});
+          await loop;
+        })();
+        return stopping;
+      },
+    };
+    this.track(handle);
+    return handle;
   }
 
   private serverAtLeast(major: number, minor: number): boolean {

@@ -525,6 +525,59 @@ export function busContract(name: string, makeBus: () => Promise<Bus>, options: 
       TEST_TIMEOUT_MS,
     );
 
+    it(
+      'tails a stream: every tailing process gets each later message in order, none stored before',
+      async () => {
+        const b1 = await bus();
+        const b2 = options.sharedBroker === true ? await bus() : b1;
+        const s = await stream(b1);
+        await b1.publish(`${s.prefix}.n.a`, text('before'));
+        const first: BusMessage[] = [];
+        const second: string[] = [];
+        const filtered: string[] = [];
+        const t1 = await b1.tail({ stream: s.name }, (m) => first.push(m));
+        const t2 = await b2.tail({ stream: s.name }, (m) => second.push(str(m.data)));
+        const t3 = await b2.tail({ stream: s.name, filterSubjects: [`${s.prefix}.n.b`] }, (m) =>
+          filtered.push(str(m.data)),
+        );
+        const sent: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          sent.push(`m${i}`);
+          await b1.publish(`${s.prefix}.n.${i % 2 === 0 ? 'a' : 'b'}`, text(`m${i}`), {
+            headers: { 'x-i': String(i) },
+          });
+        }
+        await expect.poll(() => first.length, POLL).toBe(20);
+        await expect.poll(() => second.length, POLL).toBe(20);
+        await expect.poll(() => filtered.length, POLL).toBe(10);
+        expect(first.map((m) => str(m.data))).toEqual(sent);
+        expect(second).toEqual(sent);
+        expect(filtered).toEqual(sent.filter((_, i) => i % 2 === 1));
+        expect(first[3]!.subject).toBe(`${s.prefix}.n.b`);
+        expect(first[3]!.headers).toEqual({ 'x-i': '3' });
+        expect(first[1]!.seq).toBe(first[0]!.seq + 1);
+
+        // A stopped tail gets nothing more; the others go on.
+        await t1.stop();
+        await b1.publish(`${s.prefix}.n.b`, text('after'));
+        await expect.poll(() => second.length, POLL).toBe(21);
+        await expect.poll(() => filtered.length, POLL).toBe(11);
+        await sleep(100);
+        expect(first).toHaveLength(20);
+        await Promise.all([t2.stop(), t3.stop()]);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it('refuses to tail a missing stream or outside its subjects', async () => {
+      const b = await bus();
+      const s = await stream(b);
+      await expect(b.tail({ stream: `T_${uid()}_missing` }, () => {})).rejects.toThrow();
+      await expect(
+        b.tail({ stream: s.name, filterSubjects: [`elsewhere.${uid()}`] }, () => {}),
+      ).rejects.toThrow(/not within/);
+    });
+
     it('answers ping while open and refuses work once closed', async () => {
       const b = await bus();
       await expect(b.ping()).resolves.toBeUndefined();
