@@ -18,6 +18,7 @@
 import { serveWorker, type WorkerPort } from '../worker-side.js';
 import { contentPieces } from './content.js';
 import { pendingDeliveryOf, receiveDelivery, type SendStamps, sendTransfer } from './flow.js';
+import { MemorySampler } from './memory.js';
 import { AppClient, type CallCounts } from './rpc.js';
 import { LARGE_SEED, type LargeResult, type LargeSpec, type LegResult } from './spec.js';
 
@@ -35,13 +36,22 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     // With --expose-gc (npm run bench), start from a collected heap: the memory sampled is the transfer's.
     (globalThis as { gc?: () => void }).gc?.();
     await port.ready();
+    const memory = new MemorySampler(100);
+    const clientHeapGrowthBytes: Record<string, number> = {};
+    let current: string | undefined;
+    const phase = (name: string) => {
+      const ended = memory.nextPhase();
+      if (current !== undefined) clientHeapGrowthBytes[current] = ended.isolate - memory.start.isolate;
+      current = name;
+      port.phase(name);
+    };
     port.measuring();
     const legs: LegResult[] = [];
     let gatewayTransferMs = 0;
     for (const path of spec.paths) {
       const uploader = path === 'gateway' ? source : sourceDirect;
       const downloader = path === 'gateway' ? recipient : recipientDirect;
-      port.phase(`${path} up`);
+      phase(`${path} up`);
       const started = performance.now();
       const stamps: SendStamps = {};
       const transferId = await sendTransfer(
@@ -55,14 +65,15 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
         uploader,
       );
       legs.push({ leg: `${path} up`, bytes: spec.bytes, ms: stamps.uploaded! - stamps.created! });
-      port.phase(`${path} down`);
+      phase(`${path} down`);
       const { delivery, seen } = await pendingDeliveryOf(recipient, transferId, DELIVERY_TIMEOUT_MS, POLL_MS);
       const received = await receiveDelivery(recipient, delivery, seen, downloader);
       legs.push({ leg: `${path} down`, bytes: received.bytes, ms: received.fetched - received.accepted });
       if (path === 'gateway') gatewayTransferMs = received.confirmed - started;
     }
-    port.phase('done');
-    return { legs, gatewayTransferMs, calls: Object.fromEntries(counts) };
+    phase('done');
+    memory.stop();
+    return { legs, gatewayTransferMs, clientHeapGrowthBytes, calls: Object.fromEntries(counts) };
   } finally {
     for (const client of [source, recipient, sourceDirect, recipientDirect]) client.close();
   }

@@ -93,7 +93,9 @@ export function limitFindings(
         target: target.what,
         findings: large.legs.map(
           (l) =>
-            `${l.leg}: peak RSS ${l.peakRssGrowthBytes === null ? '?' : signedMib(l.peakRssGrowthBytes)} over the start.`,
+            `${l.leg}: peak RSS ${growth(l.peakRssGrowthBytes)} over the start; heap in use and buffers ` +
+            `${growth(l.serverHeapGrowthBytes)} in the servers' isolate (main thread), ` +
+            `${growth(l.clientHeapGrowthBytes)} in the client's (worker).`,
         ),
       });
     }
@@ -274,5 +276,6 @@ const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
 const ms = (n: number) => `${n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)} ms`;
 const pct = (share: number) => `${Math.round(share * 100)} %`;
 const mib = (bytes: number) => sizeText(bytes);
+const growth = (bytes: number | null) => (bytes === null ? '?' : signedMib(bytes));
 const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

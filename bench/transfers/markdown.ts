@@ -142,14 +142,14 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.failure !== undefined) lines.push(`**Failed:** ${large.failure}`, '');
   if (large.legs.length > 0) {
     lines.push(
-      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth | other load |',
-      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth | servers\u2019 heap + buffers | client\u2019s heap + buffers | other load |',
+      '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
       ...large.legs.map((l) => {
         const mainPerMiB = l.serverBusy === null ? null : (l.serverBusy * l.ms) / (l.bytes / MiB);
         return (
           `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
           `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
-          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${l.peakRssGrowthBytes === null ? '—' : signedMib(l.peakRssGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growth(l.peakRssGrowthBytes)} | ${growth(l.serverHeapGrowthBytes)} | ${growth(l.clientHeapGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
         );
       }),
       '',
@@ -216,7 +216,10 @@ function largeMarkdown(large: LargeReport): string[] {
       `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${mib(m.startRssBytes)} once the client ` +
         `was ready and steady, and peaked at ${mib(m.peakRssBytes)} during the four legs: ${signedMib(m.growthBytes)} ` +
         `(limit +${mib(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
-        'client share this process (the client in a worker thread), so the growth counts both ends of every stream.',
+        'client share this process (the client in a worker thread), so the RSS counts both ends of every stream; ' +
+        `apart, the servers\u2019 isolate (main thread) grew by at most ${signedMib(m.serverHeapGrowthBytes)} of heap in ` +
+        `use and buffers (garbage not yet collected included), and the client\u2019s (worker) by at most ` +
+        `${signedMib(m.clientHeapGrowthBytes)}.`,
       '',
     );
   }
@@ -267,5 +270,6 @@ const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2));
 const num = (n: number) => (Number.isFinite(n) ? (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)) : '—');
 const ms = (n: number) => `${num(n)} ms`;
 const pct = (share: number) => `${Math.round(share * 100)} %`;
+const growth = (bytes: number | null) => (bytes === null ? '—' : signedMib(bytes));
 const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
 const mib = (bytes: number) => sizeText(bytes);

@@ -11,7 +11,6 @@
  *   session (lib/db/pglite-pool.ts) are timed too: how long the database was
  *   held, and how long callers queued for it.
  * - Bus: the mesh's `bus.publish` (outbox relays and audit events go through it).
- * - Memory: the process's resident set, sampled every 100 ms.
  *
  * The wrappers cost a `performance.now()` and a regular expression per
  * statement, far below what a statement costs.
@@ -194,29 +193,4 @@ function deltaOf(
     if (delta !== 0) out[key] = delta;
   }
   return out;
-}
-
-/** The process's resident set, sampled every `intervalMs` until stopped: its start and its peak. */
-export class RssSampler {
-  readonly start = process.memoryUsage.rss();
-  peak = this.start;
-  samples = 0;
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(intervalMs = 100) {
-    this.#timer = setInterval(() => this.sample(), intervalMs);
-  }
-
-  sample(): number {
-    const rss = process.memoryUsage.rss();
-    this.samples++;
-    if (rss > this.peak) this.peak = rss;
-    return rss;
-  }
-
-  stop(): { start: number; peak: number; samples: number } {
-    clearInterval(this.#timer);
-    this.sample();
-    return { start: this.start, peak: this.peak, samples: this.samples };
-  }
 }

@@ -127,6 +127,9 @@ export interface LargeLegReport {
   readonly processCpuMsPerMiB: number | null;
   /** Peak RSS during the leg over the RSS before the transfer began. */
   readonly peakRssGrowthBytes: number | null;
+  /** Peak heap in use plus buffers of the servers' isolate (main thread) and of the client's (worker), over their start. */
+  readonly serverHeapGrowthBytes: number | null;
+  readonly clientHeapGrowthBytes: number | null;
   /** SQL statements and bus messages the servers issued during the leg. */
   readonly sqlStatements: number | null;
   readonly busMessages: number | null;
@@ -157,6 +160,9 @@ export interface LargeReport {
     readonly startRssBytes: number;
     readonly peakRssBytes: number;
     readonly growthBytes: number;
+    /** Peak heap in use plus buffers over the start: the servers' isolate (main thread) and the client's (worker). */
+    readonly serverHeapGrowthBytes: number;
+    readonly clientHeapGrowthBytes: number;
     readonly samples: number;
     readonly limitBytes: number;
     readonly pass: boolean;

@@ -24,7 +24,8 @@ import { runInWorker, type WindowMeasure } from '../worker.js';
 import { KiB, MiB, sizeText } from './content.js';
 import { INLINE_MAX_BYTES } from './flow.js';
 import { limitFindings, targetVerdicts } from './limits.js';
-import { busCounts, busDelta, installProbes, RssSampler, sqlCounts, sqlDelta } from './probes.js';
+import { type MemoryReading, MemorySampler } from './memory.js';
+import { busCounts, busDelta, installProbes, sqlCounts, sqlDelta } from './probes.js';
 import { MainThreadProfiler } from './profile.js';
 import { provisionCast } from './provision.js';
 import {
@@ -534,14 +535,17 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
         serverBusy: phase?.serverBusy ?? null,
         otherLoad: phase?.otherLoad ?? null,
         processCpuMsPerMiB: phase === undefined ? null : phase.processCpuMs / (l.bytes / MiB),
-        peakRssGrowthBytes: phase === undefined ? null : phase.peakRss - memory.start,
+        peakRssGrowthBytes: phase === undefined ? null : phase.peak.rss - memory.start.rss,
+        serverHeapGrowthBytes: phase === undefined ? null : phase.peak.isolate - memory.start.isolate,
+        clientHeapGrowthBytes: result.clientHeapGrowthBytes[l.leg] ?? null,
         sqlStatements: phase?.sqlStatements ?? null,
         busMessages: phase?.busMessages ?? null,
       };
     });
     console.log(
       `${legs.map((l) => `${l.leg} ${l.mbPerS.toFixed(0)} MB/s`).join(', ')}; ` +
-        `peak RSS ${signedMib(memory.peak - memory.start)} (${memory.peak - memory.start <= MEMORY_LIMIT_BYTES ? 'PASS' : 'FAIL'})`,
+        `peak RSS ${signedMib(memory.peak.rss - memory.start.rss)} ` +
+        `(${memory.peak.rss - memory.start.rss <= MEMORY_LIMIT_BYTES ? 'PASS' : 'FAIL'})`,
     );
     const profileBytes = Math.min(bytes, LARGE_PROFILE_BYTES);
     const profiles = await largeProfiles(
@@ -559,12 +563,14 @@ async function largeTransfer(context: Context): Promise<LargeReport> {
       cryptoMsPerMiB: prepared.cryptoMsPerMiB,
       calls: result.calls,
       memory: {
-        startRssBytes: memory.start,
-        peakRssBytes: memory.peak,
-        growthBytes: memory.peak - memory.start,
+        startRssBytes: memory.start.rss,
+        peakRssBytes: memory.peak.rss,
+        growthBytes: memory.peak.rss - memory.start.rss,
+        serverHeapGrowthBytes: memory.peak.isolate - memory.start.isolate,
+        clientHeapGrowthBytes: Math.max(0, ...Object.values(result.clientHeapGrowthBytes)),
         samples: memory.samples,
         limitBytes: MEMORY_LIMIT_BYTES,
-        pass: memory.peak - memory.start <= MEMORY_LIMIT_BYTES,
+        pass: memory.peak.rss - memory.start.rss <= MEMORY_LIMIT_BYTES,
       },
     };
   } catch (error) {
@@ -660,7 +666,8 @@ interface PhaseMeasure {
   readonly serverBusy: number;
   readonly otherLoad: number;
   readonly processCpuMs: number;
-  readonly peakRss: number;
+  /** Peak RSS of the process and of the main thread's isolate during the phase. */
+  readonly peak: MemoryReading;
   readonly sqlStatements: number;
   readonly busMessages: number;
 }
@@ -671,18 +678,18 @@ interface PhaseMeasure {
  * readings at each phase boundary.
  */
 class PhaseMeter {
-  #sampler: RssSampler | undefined;
+  #sampler: MemorySampler | undefined;
   #current: { name: string; elu: EventLoopUtilization; cpu: CpuSample; sql: number; bus: number } | undefined;
   readonly #done = new Map<string, PhaseMeasure>();
 
   begin(): void {
-    this.#sampler = new RssSampler(100);
+    this.#sampler = new MemorySampler(100);
   }
 
   enter(name: string): void {
     const sampler = this.#sampler;
     if (sampler === undefined) return;
-    const rss = sampler.sample();
+    const peak = sampler.nextPhase();
     const current = this.#current;
     if (current !== undefined) {
       const cpu = cpuSample();
@@ -690,13 +697,11 @@ class PhaseMeter {
         serverBusy: performance.eventLoopUtilization(current.elu).utilization,
         otherLoad: otherLoadSince(current.cpu, cpu),
         processCpuMs: ownCpuMsSince(current.cpu, cpu),
-        peakRss: Math.max(sampler.peak, rss),
+        peak,
         sqlStatements: sqlCounts().statements - current.sql,
         busMessages: busCounts().published - current.bus,
       });
     }
-    // Each phase's peak starts from where the process is now.
-    sampler.peak = rss;
     this.#current = {
       name,
       elu: performance.eventLoopUtilization(),
@@ -710,15 +715,15 @@ class PhaseMeter {
     return this.#done.get(name);
   }
 
-  end(): { start: number; peak: number; samples: number } {
+  end(): { start: MemoryReading; peak: MemoryReading; samples: number } {
     const sampler = this.#sampler;
     this.#sampler = undefined;
-    if (sampler === undefined) return { start: 0, peak: 0, samples: 0 };
-    const peaks = [...this.#done.values()].map((p) => p.peakRss);
-    const stopped = sampler.stop();
-    return { start: stopped.start, peak: Math.max(stopped.peak, ...peaks), samples: stopped.samples };
+    if (sampler === undefined) return { start: NO_MEMORY, peak: NO_MEMORY, samples: 0 };
+    return sampler.stop();
   }
 }
+
+const NO_MEMORY: MemoryReading = { rss: 0, isolate: 0 };
 
 type EventLoopUtilization = ReturnType<typeof performance.eventLoopUtilization>;
 
