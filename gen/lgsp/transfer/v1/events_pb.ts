@@ -8,6 +8,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Delivery, StatusChange } from "./resources_pb.js";
 import { file_lgsp_transfer_v1_resources } from "./resources_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lgsp/transfer/v1/events.proto.
  */
 export const file_lgsp_transfer_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch1sZ3NwL3RyYW5zZmVyL3YxL2V2ZW50cy5wcm90bxIQbGdzcC50cmFuc2Zlci52MSJXCg9EZWxpdmVyeU9mZmVyZWQSLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5EhYKDmlubGluZV9jb250ZW50GAIgASgMIm0KDVN0YXR1c0NoYW5nZWQSLgoGY2hhbmdlGAEgASgLMh4ubGdzcC50cmFuc2Zlci52MS5TdGF0dXNDaGFuZ2USFQoNc291cmNlX2FwcF9pZBgCIAEoCRIVCg1ub3RpZnlfc291cmNlGAMgASgIYgZwcm90bzM", [file_lgsp_transfer_v1_resources]);
+  fileDesc("Ch1sZ3NwL3RyYW5zZmVyL3YxL2V2ZW50cy5wcm90bxIQbGdzcC50cmFuc2Zlci52MSJXCg9EZWxpdmVyeU9mZmVyZWQSLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5EhYKDmlubGluZV9jb250ZW50GAIgASgMIm0KDVN0YXR1c0NoYW5nZWQSLgoGY2hhbmdlGAEgASgLMh4ubGdzcC50cmFuc2Zlci52MS5TdGF0dXNDaGFuZ2USFQoNc291cmNlX2FwcF9pZBgCIAEoCRIVCg1ub3RpZnlfc291cmNlGAMgASgIIqECChJEZXN0aW5hdGlvbk9mZmxpbmUSFQoNc291cmNlX2FwcF9pZBgBIAEoCRITCgt0cmFuc2Zlcl9pZBgCIAEoCRITCgtkZWxpdmVyeV9pZBgDIAEoCRIaChJkZXN0aW5hdGlvbl9hcHBfaWQYBCABKAkSHQoVZGVzdGluYXRpb25fdW5pdF9jb2RlGAUgASgJEjEKDW9mZmxpbmVfc2luY2UYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCXRocmVzaG9sZBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgZjaGFuZ2UYCCABKAsyHi5sZ3NwLnRyYW5zZmVyLnYxLlN0YXR1c0NoYW5nZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_lgsp_transfer_v1_resources]);
 
 /**
  * DeliveryOffered tells a destination app that a delivery waits for it (Art.
@@ -87,4 +89,80 @@ export type StatusChanged = Message<"lgsp.transfer.v1.StatusChanged"> & {
  */
 export const StatusChangedSchema: GenMessage<StatusChanged> = /*@__PURE__*/
   messageDesc(file_lgsp_transfer_v1_events, 1);
+
+/**
+ * DestinationOffline tells a transfer's source app that a destination of an
+ * open delivery has stayed offline longer than the transfer's policy allows
+ * (Art. 5.9). Subject: `<prefix>.transfer.offline.<source_app_id>`. Published
+ * once per delivery and offline spell, with the status history entry that
+ * records it; the notification service turns it into a DESTINATION_OFFLINE
+ * notice to the source.
+ *
+ * @generated from message lgsp.transfer.v1.DestinationOffline
+ */
+export type DestinationOffline = Message<"lgsp.transfer.v1.DestinationOffline"> & {
+  /**
+   * The app that sent the transfer.
+   *
+   * @generated from field: string source_app_id = 1;
+   */
+  sourceAppId: string;
+
+  /**
+   * The transfer waiting.
+   *
+   * @generated from field: string transfer_id = 2;
+   */
+  transferId: string;
+
+  /**
+   * The delivery waiting.
+   *
+   * @generated from field: string delivery_id = 3;
+   */
+  deliveryId: string;
+
+  /**
+   * The offline destination app.
+   *
+   * @generated from field: string destination_app_id = 4;
+   */
+  destinationAppId: string;
+
+  /**
+   * Its unit code.
+   *
+   * @generated from field: string destination_unit_code = 5;
+   */
+  destinationUnitCode: string;
+
+  /**
+   * When the destination went offline; unset when it was never seen online
+   * (the offline time then counts from the delivery's creation).
+   *
+   * @generated from field: google.protobuf.Timestamp offline_since = 6;
+   */
+  offlineSince?: Timestamp | undefined;
+
+  /**
+   * The policy's offline threshold that was passed.
+   *
+   * @generated from field: google.protobuf.Duration threshold = 7;
+   */
+  threshold?: Duration | undefined;
+
+  /**
+   * The history entry recording it, as GetDeliveryStatus shows it.
+   *
+   * @generated from field: lgsp.transfer.v1.StatusChange change = 8;
+   */
+  change?: StatusChange | undefined;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.DestinationOffline.
+ * Use `create(DestinationOfflineSchema)` to create a new message.
+ */
+export const DestinationOfflineSchema: GenMessage<DestinationOffline> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_events, 2);
 
