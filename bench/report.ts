@@ -1,6 +1,7 @@
 /** The report of a run: JSON for machines, Markdown for people. */
 import { type Ratio, round3, type Summary } from './stats.js';
-import { ratioText, transfersMarkdown } from './transfers/markdown.js';
+import { ratioText } from './transfers/format.js';
+import { transfersMarkdown } from './transfers/markdown.js';
 import type { TransferCosts, TransfersSection } from './transfers/report.js';
 
 export interface ScenarioReport {

@@ -29,7 +29,7 @@ import {
   toMarkdown,
 } from './report.js';
 import { readSettings, type Settings, type SuiteName, UsageError } from './settings.js';
-import { ratioText } from './transfers/markdown.js';
+import { ratioText } from './transfers/format.js';
 import { transfersBudgetMs, transfersSuite } from './transfers/suite.js';
 
 interface Suite {

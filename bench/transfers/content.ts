@@ -10,15 +10,6 @@ import { createCipheriv, createHash } from 'node:crypto';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
-
-/** `1 GiB`, `64 MiB`, `1.5 MiB`: binary units, for people. */
-export function sizeText(bytes: number): string {
-  const negative = bytes < 0;
-  const n = Math.abs(bytes);
-  const [unit, name] = n >= GiB && n % (GiB / 4) === 0 ? [GiB, 'GiB'] : [MiB, 'MiB'];
-  return `${negative ? '-' : ''}${(n / unit).toFixed(n % unit === 0 ? 0 : 1)} ${name}`;
-}
 
 /** The content type of every bench transfer: checked by its signature (`%PDF-`) at commit. */
 export const CONTENT_TYPE = 'application/pdf';

@@ -7,7 +7,8 @@
 import os from 'node:os';
 import type { Infrastructure } from '../mesh.js';
 import type { ScenarioReport } from '../report.js';
-import { MiB, sizeText } from './content.js';
+import { MiB } from './content.js';
+import { entries, growthText, ms, num, pct, sizeText } from './format.js';
 import type {
   LargeLegReport,
   LargeReport,
@@ -42,7 +43,7 @@ export function targetVerdicts(scenarios: readonly ScenarioReport[], large: Larg
     const measured = leg(name);
     return {
       id,
-      what: `${mib(large.bytes)} transfer ${name.replace('gateway ', '')} through the gateway`,
+      what: `${sizeText(large.bytes)} transfer ${name.replace('gateway ', '')} through the gateway`,
       target: `≥ ${TARGETS.largeMBPerSecond} MB/s`,
       measured: measured === undefined ? 'not measured' : `${measured.mbPerS.toFixed(1)} MB/s`,
       met: measured === undefined ? null : measured.mbPerS >= TARGETS.largeMBPerSecond,
@@ -61,9 +62,9 @@ export function targetVerdicts(scenarios: readonly ScenarioReport[], large: Larg
     mbTarget('large-down', 'gateway down'),
     {
       id: 'large-memory',
-      what: `memory growth of the process during the ${mib(large.bytes)} transfer`,
-      target: `≤ ${mib(large.memory?.limitBytes ?? 100 * MiB)}`,
-      measured: large.memory === null ? 'not measured' : signedMib(large.memory.growthBytes),
+      what: `memory growth of the process during the ${sizeText(large.bytes)} transfer`,
+      target: `≤ ${sizeText(large.memory?.limitBytes ?? 100 * MiB)}`,
+      measured: large.memory === null ? 'not measured' : growthText(large.memory.growthBytes),
       met: large.memory === null ? null : large.memory.pass,
     },
   ];
@@ -93,9 +94,9 @@ export function limitFindings(
         target: target.what,
         findings: large.legs.map(
           (l) =>
-            `${l.leg}: peak RSS ${growth(l.peakRssGrowthBytes)} over the start; heap in use and buffers ` +
-            `${growth(l.serverHeapGrowthBytes)} in the servers' isolate (main thread), ` +
-            `${growth(l.clientHeapGrowthBytes)} in the client's (worker).`,
+            `${l.leg}: peak RSS ${growthText(l.peakRssGrowthBytes)} over the start; heap in use and buffers ` +
+            `${growthText(l.serverHeapGrowthBytes)} in the servers' isolate (main thread), ` +
+            `${growthText(l.clientHeapGrowthBytes)} in the client's (worker).`,
         ),
       });
     }
@@ -136,7 +137,7 @@ function smallFindings(
       `${((cores * 1000) / costs.processCpuMsPerTransfer).toFixed(0)} transfers/s at that cost.`,
   );
   findings.push(
-    `Database: ${fix(sql.statementsPerTransfer)} SQL statements in ${fix(sql.transactionsPerTransfer)} transactions per ` +
+    `Database: ${num(sql.statementsPerTransfer)} SQL statements in ${num(sql.transactionsPerTransfer)} transactions per ` +
       `transfer (${entries(sql.byService)}; "other" is transaction control), ${ms(sql.statementMsPerTransfer)} of ` +
       `statement time per transfer` +
       (sql.database === 'pglite'
@@ -147,7 +148,7 @@ function smallFindings(
           `counts as other load, ${pct(scenario.otherLoad ?? 0)} of the machine).`),
   );
   findings.push(
-    `Bus: ${fix(bus.messagesPerTransfer)} messages published per transfer (${entries(bus.bySubject)}).`,
+    `Bus: ${num(bus.messagesPerTransfer)} messages published per transfer (${entries(bus.bySubject)}).`,
   );
   if (profile !== undefined && profile.transfers > 0) {
     findings.push(
@@ -163,9 +164,9 @@ function smallFindings(
     );
   }
   findings.push(
-    `RPCs: ${fix(costs.rpcsPerTransfer)} signed calls through the gateway per transfer (${entries(costs.rpcs)}), ` +
+    `RPCs: ${num(costs.rpcsPerTransfer)} signed calls through the gateway per transfer (${entries(costs.rpcs)}), ` +
       `${ms(costs.serverMsPerTransfer / costs.rpcsPerTransfer)} of main thread per call on average (background work ` +
-      `included); ${pct(costs.emptyPollShare)} of the ${fix(costs.pollsPerTransfer)} polls per transfer found nothing new` +
+      `included); ${pct(costs.emptyPollShare)} of the ${num(costs.pollsPerTransfer)} polls per transfer found nothing new` +
       (costs.pollServerMsPerTransfer === null
         ? '.'
         : `, and polling took at least ${ms(costs.pollServerMsPerTransfer)} of the ` +
@@ -238,7 +239,7 @@ function largeFindings(large: LargeReport, direction: 'up' | 'down'): string[] {
   if (profile !== undefined) {
     findings.push(
       `A CPU profile of the main thread during the ${viaGateway.leg.replace('gateway ', '')}load of another ` +
-        `${mib(profile.bytes)} through the gateway: ${ms(profile.busyMs / (profile.bytes / MiB))} per MiB, ` +
+        `${sizeText(profile.bytes)} through the gateway: ${ms(profile.busyMs / (profile.bytes / MiB))} per MiB, ` +
         `${profile.owners
           .slice(0, PROFILE_OWNERS)
           .map((o) => `${o.owner} ${pct(o.share)} (${ms(o.msPerMiB)})`)
@@ -248,7 +249,7 @@ function largeFindings(large: LargeReport, direction: 'up' | 'down'): string[] {
   if (viaGateway.sqlStatements !== null) {
     findings.push(
       `Database and bus during the leg: ${viaGateway.sqlStatements} SQL statements ` +
-        `(${fix(viaGateway.sqlStatements / (viaGateway.bytes / MiB))} per MiB) and ${viaGateway.busMessages ?? 0} bus messages.`,
+        `(${num(viaGateway.sqlStatements / (viaGateway.bytes / MiB))} per MiB) and ${viaGateway.busMessages ?? 0} bus messages.`,
     );
   }
   return findings;
@@ -265,17 +266,4 @@ function loopFinding(leg: LargeLegReport): string {
   );
 }
 
-function entries(counts: Readonly<Record<string, number>>): string {
-  return Object.entries(counts)
-    .filter(([, n]) => n >= 0.05)
-    .map(([k, n]) => `${k} ${fix(n)}`)
-    .join(', ');
-}
-
-const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(1));
-const ms = (n: number) => `${n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)} ms`;
-const pct = (share: number) => `${Math.round(share * 100)} %`;
-const mib = (bytes: number) => sizeText(bytes);
-const growth = (bytes: number | null) => (bytes === null ? '?' : signedMib(bytes));
-const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

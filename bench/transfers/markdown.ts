@@ -1,6 +1,7 @@
 /** Suite 2's sections of latest.md: cost per transfer, stages, the large transfer, targets, what limits them. */
 import { CONTENDED_LOAD, type ScenarioReport } from '../report.js';
-import { MiB, sizeText } from './content.js';
+import { MiB } from './content.js';
+import { entries, growthText, ms, num, pct, ratioText, sizeText } from './format.js';
 import type { LargeReport, TransferCosts, TransfersSection } from './report.js';
 import { STAGES } from './spec.js';
 
@@ -39,16 +40,16 @@ function costsMarkdown(scenarios: readonly ScenarioReport[]): string[] {
     row('→ ceiling of one event loop', (c) => `${(1000 / c.serverMsPerTransfer).toFixed(1)}/s`),
     row('process CPU, all threads', (c) => ms(c.processCpuMsPerTransfer)),
     row('client worker busy', (c) => ms(c.clientMsPerTransfer)),
-    row('signed RPCs through the gateway', (c) => `${fix(c.rpcsPerTransfer)} (${entries(c.rpcs)})`),
-    row('polls, share that found nothing new', (c) => `${fix(c.pollsPerTransfer)}, ${pct(c.emptyPollShare)}`),
+    row('signed RPCs through the gateway', (c) => `${num(c.rpcsPerTransfer)} (${entries(c.rpcs)})`),
+    row('polls, share that found nothing new', (c) => `${num(c.pollsPerTransfer)}, ${pct(c.emptyPollShare)}`),
     row('main thread spent polling, at least (polls × an empty poll)', (c) =>
       c.pollServerMsPerTransfer === null ? '—' : ms(c.pollServerMsPerTransfer),
     ),
     row(
       'SQL statements (by service schema)',
-      (c) => `${fix(c.sql.statementsPerTransfer)} (${entries(c.sql.byService)})`,
+      (c) => `${num(c.sql.statementsPerTransfer)} (${entries(c.sql.byService)})`,
     ),
-    row('SQL transactions', (c) => fix(c.sql.transactionsPerTransfer)),
+    row('SQL transactions', (c) => num(c.sql.transactionsPerTransfer)),
     row('SQL statement time, call to answer', (c) => ms(c.sql.statementMsPerTransfer)),
     ...(pglite
       ? [
@@ -62,7 +63,7 @@ function costsMarkdown(scenarios: readonly ScenarioReport[]): string[] {
       : []),
     row(
       'bus messages published (by subject)',
-      (c) => `${fix(c.bus.messagesPerTransfer)} (${entries(c.bus.bySubject)})`,
+      (c) => `${num(c.bus.messagesPerTransfer)} (${entries(c.bus.bySubject)})`,
     ),
     '',
     'Where the time of a transfer goes, by stage (ms; "until seen": from the transfer being deliverable to its ' +
@@ -129,9 +130,9 @@ function profileMarkdown(section: TransfersSection): string[] {
 
 function largeMarkdown(large: LargeReport): string[] {
   const lines = [
-    `### Large transfer: ${mib(large.bytes)} up and down`,
+    `### Large transfer: ${sizeText(large.bytes)} up and down`,
     '',
-    `The source uploads ${mib(large.bytes)} (made on the fly in 1 MiB pieces, never held whole) in one Upload ` +
+    `The source uploads ${sizeText(large.bytes)} (made on the fly in 1 MiB pieces, never held whole) in one Upload ` +
       'stream and commits; the recipient accepts and downloads it in one Download stream, checking the SHA-256 as ' +
       'the bytes arrive, and confirms. First through the gateway, every call signed; then again with the two ' +
       'streams going straight to the storage service (a peer\u2019s caller entry instead of a signature; the ' +
@@ -149,7 +150,7 @@ function largeMarkdown(large: LargeReport): string[] {
         return (
           `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
           `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
-          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growth(l.peakRssGrowthBytes)} | ${growth(l.serverHeapGrowthBytes)} | ${growth(l.clientHeapGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growthText(l.peakRssGrowthBytes)} | ${growthText(l.serverHeapGrowthBytes)} | ${growthText(l.clientHeapGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
         );
       }),
       '',
@@ -196,7 +197,7 @@ function largeMarkdown(large: LargeReport): string[] {
     const shown = p.owners.filter((o) => o.share >= PROFILE_SHOWN_SHARE);
     const rest = p.owners.filter((o) => o.share < PROFILE_SHOWN_SHARE);
     lines.push(
-      `Main thread during ${p.leg} of another ${mib(p.bytes)} transfer, profiled (as for the transfers above): ` +
+      `Main thread during ${p.leg} of another ${sizeText(p.bytes)} transfer, profiled (as for the transfers above): ` +
         `${ms(p.busyMs / (p.bytes / MiB))} per MiB.`,
       '',
       '| owner | share | ms per MiB |',
@@ -213,13 +214,13 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.memory !== null) {
     const m = large.memory;
     lines.push(
-      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${mib(m.startRssBytes)} once the client ` +
-        `was ready and steady, and peaked at ${mib(m.peakRssBytes)} during the four legs: ${signedMib(m.growthBytes)} ` +
-        `(limit +${mib(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
+      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${sizeText(m.startRssBytes)} once the client ` +
+        `was ready and steady, and peaked at ${sizeText(m.peakRssBytes)} during the four legs: ${growthText(m.growthBytes)} ` +
+        `(limit +${sizeText(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
         'client share this process (the client in a worker thread), so the RSS counts both ends of every stream; ' +
-        `apart, the servers\u2019 isolate (main thread) grew by at most ${signedMib(m.serverHeapGrowthBytes)} of heap in ` +
+        `apart, the servers\u2019 isolate (main thread) grew by at most ${growthText(m.serverHeapGrowthBytes)} of heap in ` +
         `use and buffers (garbage not yet collected included), and the client\u2019s (worker) by at most ` +
-        `${signedMib(m.clientHeapGrowthBytes)}.`,
+        `${growthText(m.clientHeapGrowthBytes)}.`,
       '',
     );
   }
@@ -252,24 +253,3 @@ function targetsMarkdown(section: TransfersSection): string[] {
   }
   return lines;
 }
-
-function entries(counts: Readonly<Record<string, number>>): string {
-  return Object.entries(counts)
-    .filter(([, n]) => n >= 0.05)
-    .map(([k, n]) => `${k} ${fix(n)}`)
-    .join(', ');
-}
-
-/** A ratio with three significant digits, however small. */
-export function ratioText(value: number): string {
-  if (!Number.isFinite(value)) return '—';
-  return value >= 100 ? value.toFixed(0) : value.toPrecision(3);
-}
-
-const fix = (n: number) => (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2));
-const num = (n: number) => (Number.isFinite(n) ? (n >= 10 ? n.toFixed(0) : n.toFixed(n >= 1 ? 1 : 2)) : '—');
-const ms = (n: number) => `${num(n)} ms`;
-const pct = (share: number) => `${Math.round(share * 100)} %`;
-const growth = (bytes: number | null) => (bytes === null ? '—' : signedMib(bytes));
-const signedMib = (bytes: number) => `${bytes < 0 ? '−' : '+'}${mib(Math.abs(bytes))}`;
-const mib = (bytes: number) => sizeText(bytes);
