@@ -19,6 +19,7 @@ import { type RunningGateway, startGateway } from '../gateway/src/main.js';
 import { ensureFirstAdmin, type FirstAdmin } from '../services/auth/src/bootstrap.js';
 import type { AuthConfig } from '../services/auth/src/config.js';
 import { authModule } from '../services/auth/src/main.js';
+import { loadNotificationConfig, type NotificationConfig } from '../services/notification/src/config.js';
 import { notificationModule } from '../services/notification/src/main.js';
 import type { RegistryContext } from '../services/registry/src/context.js';
 import { seedUnitTree, type UnitTreeFile } from '../services/registry/src/db/seed.js';
@@ -153,7 +154,13 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
     };
     const transfer = await startService(transferModule, transferConfig, shared);
     stack.push(() => transfer.close());
-    const notification = await start(notificationModule);
+    const notificationConfig: NotificationConfig = {
+      ...loadNotificationConfig({}),
+      ...configFor('notification'),
+      registryAddr: hostPort(registry.url),
+    };
+    const notification = await startService(notificationModule, notificationConfig, shared);
+    stack.push(() => notification.close());
     const sso = await start(ssoModule);
     const others = [auth, transfer, storage, notification, sso];
 

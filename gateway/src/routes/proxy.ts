@@ -22,13 +22,22 @@ export function proxyService(
   transport: Transport,
   defaultTimeoutMs: number,
 ): void {
-  const timeout = (ctx: HandlerContext) => ctx.timeoutMs() ?? defaultTimeoutMs;
   for (const method of service.methods) {
-    router.rpc(method as never, handlerFor(method, transport, timeout) as never);
+    router.rpc(method as never, handlerFor(method, transport, timeoutFor(method, defaultTimeoutMs)) as never);
   }
 }
 
-type Timeout = (ctx: HandlerContext) => number;
+type Timeout = (ctx: HandlerContext) => number | undefined;
+
+/**
+ * The deadline of the upstream call: the client's, else the default. A server
+ * stream (a download, a notice stream) lasts as long as the client reads it,
+ * so it has only the client's own deadline, if any.
+ */
+function timeoutFor(method: DescMethod, defaultTimeoutMs: number): Timeout {
+  if (method.methodKind === 'server_streaming') return (ctx) => ctx.timeoutMs();
+  return (ctx) => ctx.timeoutMs() ?? defaultTimeoutMs;
+}
 
 function handlerFor(method: DescMethod, transport: Transport, timeout: Timeout) {
   // DescMethod is not a discriminated union, hence the casts after checking the kind.

@@ -1,7 +1,24 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { NotificationContext } from '../context.js';
+import { followExpiringCredentials } from './credential-events.js';
+import { tailNotices } from './fanout.js';
+import { startNoticeSweep } from './sweep.js';
+import { followTransferEvents } from './transfer-events.js';
 
-/** The bus consumers of the notification service; it consumes no events yet. */
-export async function startNotificationConsumers(_ctx: NotificationContext): Promise<Subscription[]> {
-  return [];
+/**
+ * The notification service's background work: the live fan-out of notices to
+ * this replica's streams, notices from transfer and credential events, and
+ * the sweep of expired notices. The hub comes first when stopping: its
+ * streams end (their clients move to another replica) before the server
+ * closes.
+ */
+export async function startNotificationConsumers(ctx: NotificationContext): Promise<Subscription[]> {
+  const fanout = await tailNotices(ctx);
+  return [
+    ctx.hub,
+    fanout,
+    ...(await followTransferEvents(ctx)),
+    await followExpiringCredentials(ctx),
+    startNoticeSweep(ctx),
+  ];
 }

@@ -1,6 +1,47 @@
 /** Tables of the notification service's schema, one type per table. */
+import type { ColumnType } from 'kysely';
 import type { OutboxTable } from '#lib/db/outbox.js';
+
+export type NoticeKindName =
+  | 'new_delivery'
+  | 'transfer_status'
+  | 'destination_offline'
+  | 'credential_expiring'
+  | 'app_message';
+
+/**
+ * A Postgres `bigint`, read as a number (lib/db/database.ts: every value the
+ * platform stores fits in 2^53), and written as one.
+ */
+export type Int8 = number;
+
+/** One notice to one app (Art. 4.5), kept until acknowledged or expired. */
+export interface NoticeTable {
+  /** `ntc_` and 16 hex digits. */
+  id: string;
+  app_id: string;
+  /** Position in the app's notice sequence: from 1, without gaps (see `notice_counters`). */
+  sequence: Int8;
+  kind: NoticeKindName;
+  /** `lgsp.common.v1.Priority`; 0 when the kind has none. */
+  priority: number;
+  /** The whole `lgsp.notification.v1.Notice`, as it is sent (binary protobuf). */
+  payload: Uint8Array;
+  /** What the notice came from (an event, a request); one notice per app and key. */
+  dedup_key: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  expire_at: Date;
+  acked_at: Date | null;
+}
+
+/** The last sequence given to each app's notices; its row lock orders the app's notices. */
+export interface NoticeCounterTable {
+  app_id: string;
+  last_sequence: Int8;
+}
 
 export interface NotificationDatabase {
   outbox: OutboxTable;
+  notices: NoticeTable;
+  notice_counters: NoticeCounterTable;
 }

@@ -1,13 +1,22 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import { NotificationService } from '#gen/lgsp/notification/v1/notification_service_pb.js';
 import type { NotificationContext } from '../context.js';
+import { noticeRoutes } from './notices.js';
+import { sendRoutes } from './send.js';
+import { subscribeRoutes } from './subscribe.js';
 
 /**
- * Every RPC of NotificationService. The API is drafted in proto/lgsp/notification/v1; until its
- * issue lands, each RPC answers Unimplemented, which clients can rely on.
+ * Every RPC of NotificationService: the notice stream (subscribe.ts), polling
+ * and acknowledgement (notices.ts), messages between apps (send.ts). The
+ * RPCs not implemented yet (Heartbeat, webhooks, presence) answer
+ * Unimplemented, which clients can rely on.
  */
-export function notificationRoutes(_ctx: NotificationContext): (router: ConnectRouter) => void {
+export function notificationRoutes(ctx: NotificationContext): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(NotificationService, {});
+    router.service(NotificationService, {
+      ...subscribeRoutes(ctx),
+      ...noticeRoutes(ctx),
+      ...sendRoutes(ctx),
+    });
   };
 }
