@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
 
 export const NOTIFICATION_DEFAULT_PORT = 7105;
@@ -16,6 +18,15 @@ export interface NotificationConfig extends BaseConfig {
    * notices themselves are in Postgres; the events only carry them to the replicas.
    */
   readonly noticeStreamMaxAgeSeconds: number;
+  /**
+   * The heartbeat interval apps are asked to keep (Art. 5.9); an app nothing
+   * holds for three intervals is offline. Milliseconds, so tests can shrink it.
+   */
+  readonly presenceIntervalMs: number;
+  /** Copies of the presence KV bucket `<prefix>_PRESENCE` in a NATS cluster. */
+  readonly presenceKvReplicas: number;
+  /** This replica's name in presence and the connection history: unique per process start. */
+  readonly replicaId: string;
 }
 
 export function loadNotificationConfig(env: Env = process.env): NotificationConfig {
@@ -33,7 +44,16 @@ export function loadNotificationConfig(env: Env = process.env): NotificationConf
       min: 300,
       max: 30 * DAY_SECONDS,
     }),
+    presenceIntervalMs: reader.int('LGSP_PRESENCE_INTERVAL_SECONDS', 30, { min: 1, max: 600 }) * 1000,
+    presenceKvReplicas: reader.int('LGSP_PRESENCE_KV_REPLICAS', 1, { min: 1, max: 5 }),
+    replicaId: replicaName(reader.string('LGSP_REPLICA_NAME', hostname())),
   };
   reader.done();
   return Object.freeze(config);
+}
+
+/** `<name>-<6 hex>`: the pod's name (or the host's) made unique per start, in KV key characters. */
+export function replicaName(name: string): string {
+  const base = name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 60) || 'replica';
+  return `${base}-${randomBytes(3).toString('hex')}`;
 }

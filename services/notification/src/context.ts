@@ -5,7 +5,9 @@ import { connectRegistry, type RegistryPort } from './clients/registry.js';
 import type { NotificationConfig } from './config.js';
 import type { NotificationDatabase } from './db/schema.js';
 import { NoticeHub } from './domain/hub.js';
-import { noStreamHooks, type StreamHooks } from './domain/stream-hooks.js';
+import { presenceStreamHooks } from './domain/presence-hooks.js';
+import { PresenceTracker } from './domain/presence-tracker.js';
+import type { StreamHooks } from './domain/stream-hooks.js';
 
 /** Everything the notification service's handlers depend on, built once at start. */
 export interface NotificationContext extends Omit<BaseContext<NotificationConfig>, 'db'> {
@@ -17,21 +19,38 @@ export interface NotificationContext extends Omit<BaseContext<NotificationConfig
   readonly audit: AuditRecorder;
   /** Presence hook: told when a Subscribe stream opens and when it ends (domain/stream-hooks.ts). */
   readonly streamHooks: StreamHooks;
+  /** Presence of apps across replicas (Art. 5.9), in the KV bucket `<prefix>_PRESENCE`. */
+  readonly presence: PresenceTracker;
 }
 
-export function createNotificationContext(base: BaseContext<NotificationConfig>): NotificationContext {
+export async function createNotificationContext(
+  base: BaseContext<NotificationConfig>,
+): Promise<NotificationContext> {
   const { config, logger, bus } = base;
+  const db = base.db as unknown as Kysely<NotificationDatabase>;
+  const presence = await PresenceTracker.start({
+    bus,
+    db,
+    logger,
+    prefix: config.busPrefix,
+    replicaId: config.replicaId,
+    intervalMs: config.presenceIntervalMs,
+    kvReplicas: config.presenceKvReplicas,
+    onRecorded: () => base.outbox.wake(),
+  });
   return {
     ...base,
-    db: base.db as unknown as Kysely<NotificationDatabase>,
+    db,
     registry: connectRegistry(config.registryAddr),
     hub: new NoticeHub(),
     audit: createAuditRecorder(bus, config.busPrefix, 'notification', logger),
-    streamHooks: noStreamHooks,
+    streamHooks: presenceStreamHooks(presence, logger),
+    presence,
   };
 }
 
 export async function disposeNotificationContext(ctx: NotificationContext): Promise<void> {
   await ctx.hub.stop();
+  await ctx.presence.close();
   ctx.registry.close();
 }

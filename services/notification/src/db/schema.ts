@@ -1,6 +1,7 @@
 /** Tables of the notification service's schema, one type per table. */
 import type { ColumnType } from 'kysely';
 import type { OutboxTable } from '#lib/db/outbox.js';
+import type { ChangeReasonName, ChannelName, PresenceStateName } from '../domain/presence.js';
 
 export type NoticeKindName =
   | 'new_delivery'
@@ -40,8 +41,31 @@ export interface NoticeCounterTable {
   last_sequence: Int8;
 }
 
+/**
+ * One online/offline transition of an app (Art. 5.11): the connection history.
+ * Bigints read as numbers (lib/db/database.ts).
+ */
+export interface ConnectionEventTable {
+  id: ColumnType<number, never, never>;
+  app_id: string;
+  unit_code: string;
+  /** Number of the transition in the app's history; one row per app and number. */
+  transition: ColumnType<number, number, never>;
+  state: PresenceStateName;
+  channel: ChannelName;
+  reason: ChangeReasonName;
+  occurred_at: Date;
+  client_clock_skew_ms: ColumnType<number | null, number | null, never>;
+  client_version: string;
+  client_address: string;
+  replica: string;
+  previous_duration_ms: ColumnType<number | null, number | null, never>;
+  recorded_at: ColumnType<Date, never, never>;
+}
+
 export interface NotificationDatabase {
   outbox: OutboxTable;
+  connection_events: ConnectionEventTable;
   notices: NoticeTable;
   notice_counters: NoticeCounterTable;
 }

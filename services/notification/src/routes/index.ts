@@ -2,14 +2,15 @@ import type { ConnectRouter } from '@connectrpc/connect';
 import { NotificationService } from '#gen/lgsp/notification/v1/notification_service_pb.js';
 import type { NotificationContext } from '../context.js';
 import { noticeRoutes } from './notices.js';
+import { presenceRoutes } from './presence.js';
 import { sendRoutes } from './send.js';
 import { subscribeRoutes } from './subscribe.js';
 
 /**
  * Every RPC of NotificationService: the notice stream (subscribe.ts), polling
- * and acknowledgement (notices.ts), messages between apps (send.ts). The
- * RPCs not implemented yet (Heartbeat, webhooks, presence) answer
- * Unimplemented, which clients can rely on.
+ * and acknowledgement (notices.ts), messages between apps (send.ts),
+ * Heartbeat and presence (presence.ts). The RPCs not implemented yet
+ * (webhooks) answer Unimplemented, which clients can rely on.
  */
 export function notificationRoutes(ctx: NotificationContext): (router: ConnectRouter) => void {
   return (router) => {
@@ -17,6 +18,7 @@ export function notificationRoutes(ctx: NotificationContext): (router: ConnectRo
       ...subscribeRoutes(ctx),
       ...noticeRoutes(ctx),
       ...sendRoutes(ctx),
+      ...presenceRoutes(ctx),
     });
   };
 }
