@@ -11,7 +11,6 @@
  * added (lib/rpc/caller.ts) instead of a signature, which is what a peer
  * inside the mesh does. The bench uses it only as a reference for the byte path.
  */
-import { once } from 'node:events';
 import {
   create,
   type DescMessage,
@@ -38,6 +37,8 @@ import { type Signer, signerOf } from '../client.js';
 import type { AppSpec } from './spec.js';
 
 const UNARY_DEADLINE_MS = 30_000;
+/** Upload messages written and not yet flushed to the connection, at most. */
+const UPLOAD_WINDOW = 4;
 
 /** Calls made, by `Service/Method`. */
 export type CallCounts = Map<string, number>;
@@ -100,7 +101,7 @@ export class AppClient {
 
   /**
    * StorageService/Upload: the header, then the pieces, written as fast as
-   * HTTP/2 flow control takes them (a full send buffer waits for `drain`, so
+   * HTTP/2 flow control takes them, at most UPLOAD_WINDOW not yet flushed (so
    * the pieces are pulled from `pieces` only as they can go).
    */
   upload(
@@ -134,12 +135,21 @@ export class AppClient {
       );
       // Errors reach the callback; without a listener they would also be thrown.
       stream.on('error', () => {});
+      // At most UPLOAD_WINDOW messages handed to grpc-js and not yet flushed to the connection: enough to
+      // keep HTTP/2 busy, few enough that the client does not hold megabytes of queued chunks of its own.
+      let unflushed = 0;
+      let flushed: () => void = () => {};
       const write = async () => {
         stream.write(encode({ part: { case: 'header', value: { offset: 0n, ...header } } }));
         for (const piece of pieces) {
           if (settled) return;
-          if (!stream.write(encode({ part: { case: 'chunk', value: piece } }))) {
-            await Promise.race([once(stream, 'drain'), answered]);
+          unflushed++;
+          stream.write(encode({ part: { case: 'chunk', value: piece } }), () => {
+            unflushed--;
+            flushed();
+          });
+          while (unflushed >= UPLOAD_WINDOW && !settled) {
+            await Promise.race([new Promise<void>((resolve) => (flushed = resolve)), answered]);
           }
         }
         if (!settled) stream.end();
