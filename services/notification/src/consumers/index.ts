@@ -1,14 +1,16 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { NotificationContext } from '../context.js';
 import { followExpiringCredentials } from './credential-events.js';
+import { followDestinationOffline } from './destination-offline.js';
 import { tailNotices } from './fanout.js';
 import { startNoticeSweep } from './sweep.js';
 import { followTransferEvents } from './transfer-events.js';
 
 /**
  * The notification service's background work: the live fan-out of notices to
- * this replica's streams, notices from transfer and credential events, and
- * the sweep of expired notices. The hub comes first when stopping: its
+ * this replica's streams, notices from transfer and credential events
+ * (destination-offline.ts: DESTINATION_OFFLINE, Art. 5.9), and the sweep of
+ * expired notices. The hub comes first when stopping: its
  * streams end (their clients move to another replica) before the server
  * closes.
  */
@@ -19,6 +21,7 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
     fanout,
     ...(await followTransferEvents(ctx)),
     await followExpiringCredentials(ctx),
+    await followDestinationOffline(ctx),
     startNoticeSweep(ctx),
   ];
 }
