@@ -64,21 +64,31 @@ export async function enqueueEvent<DB extends OutboxDatabase>(
   trx: Kysely<DB>,
   event: OutboxEvent,
 ): Promise<string> {
-  const id = randomUUID();
-  // The event continues the trace of the request that caused it (W3C traceparent in its headers).
-  const headers: Record<string, string> = { ...(event.headers ?? {}) };
-  propagation.inject(context.active(), headers);
-  await (trx as unknown as Kysely<OutboxDatabase>)
-    .insertInto('outbox')
-    .values({
-      id,
+  const [id] = await enqueueEvents(trx, [event]);
+  return id!;
+}
+
+/** Records events in the caller's transaction with one statement, published in this order; returns their ids. */
+export async function enqueueEvents<DB extends OutboxDatabase>(
+  trx: Kysely<DB>,
+  events: readonly OutboxEvent[],
+): Promise<string[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((event) => {
+    // The event continues the trace of the request that caused it (W3C traceparent in its headers).
+    const headers: Record<string, string> = { ...(event.headers ?? {}) };
+    propagation.inject(context.active(), headers);
+    return {
+      id: randomUUID(),
       subject: event.subject,
       payload: event.payload,
       headers: JSON.stringify(headers) as never,
       published_at: null,
-    })
-    .execute();
-  return id;
+    };
+  });
+  // One multi-row insert takes the `seq` values in the order of its rows.
+  await (trx as unknown as Kysely<OutboxDatabase>).insertInto('outbox').values(rows).execute();
+  return rows.map((r) => r.id);
 }
 
 export interface OutboxRelayOptions {
@@ -162,12 +172,22 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return running;
   };
 
+  // A wake during a pass may come after the pass claimed its rows: it asks for one more pass.
+  let again = false;
+  // When the pending timer fires; a later schedule never postpones a sooner pass.
+  let dueAt = Number.POSITIVE_INFINITY;
   const schedule = (ms: number) => {
     if (stopped) return;
+    const at = Date.now() + ms;
+    if (timer !== undefined && at >= dueAt) return;
     clearTimeout(timer);
+    dueAt = at;
     timer = setTimeout(() => {
+      timer = undefined;
+      dueAt = Number.POSITIVE_INFINITY;
+      again = false;
       run().then(
-        () => schedule(idleMs),
+        () => schedule(again ? 0 : idleMs),
         (error: unknown) => {
           logger.warn({ err: error }, 'outbox relay pass failed; will retry');
           schedule(Math.min(idleMs * 8, 5_000));
@@ -179,10 +199,15 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   schedule(0);
   return {
-    wake: () => schedule(0),
+    wake: () => {
+      if (running === undefined) schedule(0);
+      else again = true;
+    },
     flush: async () => {
       await running?.catch(() => 0);
-      return run();
+      const published = await run();
+      if (again) schedule(0);
+      return published;
     },
     stop: async () => {
       stopped = true;

@@ -146,4 +146,40 @@ describe('outbox relay', () => {
       await follower.stop();
     }
   });
+
+  it('runs another pass at once when woken during a pass, instead of after the idle pause', async () => {
+    const db = await freshOutbox();
+    const subject = `${prefix}.events.wake`;
+    const follower = await follow(subject);
+    // A bus whose publishes wait for the test, so a pass is surely under way when the wake comes.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let publishing = false;
+    const gated: Bus = {
+      ...bus,
+      kind: bus.kind,
+      publish: async (...args: Parameters<Bus['publish']>) => {
+        publishing = true;
+        await gate;
+        return bus.publish(...args);
+      },
+    };
+    const relay = startOutboxRelay({ db, bus: gated, logger: silentLogger(), idleMs: 60_000 });
+    try {
+      await db.transaction().execute((trx) => enqueueEvent(trx, { subject, payload: Buffer.from('first') }));
+      relay.wake();
+      await until(() => publishing);
+      // Committed after the pass claimed its rows: that pass cannot see it.
+      await db.transaction().execute((trx) => enqueueEvent(trx, { subject, payload: Buffer.from('second') }));
+      relay.wake();
+      open();
+      await until(() => follower.seen.length >= 2, 5_000);
+      expect(follower.seen.map((m) => Buffer.from(m.data).toString())).toEqual(['first', 'second']);
+    } finally {
+      await relay.stop();
+      await follower.stop();
+    }
+  });
 });

@@ -13,12 +13,15 @@ import type { BusMessage, Subscription } from '#lib/bus/bus.js';
 import { streamName, subjectOf } from '#lib/infra.js';
 import type { NotificationContext } from '../context.js';
 import { APP_ID } from '../domain/ids.js';
-import { createNotices } from '../domain/notices.js';
+import { createOne, type NoticeSink } from './group-commit.js';
 import { decode, expiring } from './transfer-events.js';
 
 export const CREDENTIAL_DURABLE = 'notification-credential-expiring';
 
-export async function followExpiringCredentials(ctx: NotificationContext): Promise<Subscription> {
+export async function followExpiringCredentials(
+  ctx: NotificationContext,
+  sink: NoticeSink,
+): Promise<Subscription> {
   const prefix = ctx.config.busPrefix;
   // The auth service owns the stream; ensuring it here lets this service start first.
   const stream = streamName(prefix, 'auth');
@@ -30,11 +33,16 @@ export async function followExpiringCredentials(ctx: NotificationContext): Promi
       filterSubjects: [subjectOf(prefix, 'auth', 'credential', 'expiring')],
       deliverFrom: 'new',
     },
-    (msg) => noticeOfExpiringCredential(ctx, msg),
+    (msg) => noticeOfExpiringCredential(ctx, msg, sink),
+    { concurrency: 16 },
   );
 }
 
-export async function noticeOfExpiringCredential(ctx: NotificationContext, msg: BusMessage): Promise<void> {
+export async function noticeOfExpiringCredential(
+  ctx: NotificationContext,
+  msg: BusMessage,
+  sink: NoticeSink = createOne(ctx),
+): Promise<void> {
   const event = decode(ctx, msg, () => fromBinary(CredentialEventSchema, msg.data));
   if (event === undefined || event.kind !== CredentialEventKind.EXPIRING) return;
   const owner = event.owner?.owner;
@@ -43,18 +51,13 @@ export async function noticeOfExpiringCredential(ctx: NotificationContext, msg: 
     ctx.logger.error({ subject: msg.subject, seq: msg.seq }, 'expiring-credential event unusable; dropped');
     return;
   }
-  const created = await ctx.db.transaction().execute((trx) =>
-    createNotices(ctx, trx, [
-      {
-        appId: owner.value,
-        payload: {
-          case: 'credentialExpiring',
-          value: { accessKeyId: event.accessKeyId, expireTime: event.expireTime },
-        },
-        ...expiring(ctx, timestampDate(event.expireTime!)),
-        dedupKey: `auth.credential.expiring:${event.accessKeyId}:${event.version}`,
-      },
-    ]),
-  );
-  if (created.length > 0) ctx.outbox.wake();
+  await sink({
+    appId: owner.value,
+    payload: {
+      case: 'credentialExpiring',
+      value: { accessKeyId: event.accessKeyId, expireTime: event.expireTime },
+    },
+    ...expiring(ctx, timestampDate(event.expireTime)),
+    dedupKey: `auth.credential.expiring:${event.accessKeyId}:${event.version}`,
+  });
 }

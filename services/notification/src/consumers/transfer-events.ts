@@ -16,10 +16,10 @@ import type { BusMessage, Subscription } from '#lib/bus/bus.js';
 import { streamName, subjectOf } from '#lib/infra.js';
 import type { NotificationContext } from '../context.js';
 import { APP_ID } from '../domain/ids.js';
-import { createNotices, type NoticeDraft } from '../domain/notices.js';
+import { createOne, type NoticeSink } from './group-commit.js';
 
-/** Events handled at once per replica: each is one short transaction. */
-const CONCURRENCY = 16;
+/** Events in hand at once per replica; their notices are committed together (group-commit.ts). */
+export const EVENT_CONCURRENCY = 256;
 /** A notice kept past its delivery's deadline or its credential's expiry is of no use; but never less than this. */
 const MIN_LIFETIME_MS = 60_000;
 
@@ -28,7 +28,10 @@ export const transferDurables = {
   status: 'notification-transfer-status',
 } as const;
 
-export async function followTransferEvents(ctx: NotificationContext): Promise<Subscription[]> {
+export async function followTransferEvents(
+  ctx: NotificationContext,
+  sink: NoticeSink,
+): Promise<Subscription[]> {
   const prefix = ctx.config.busPrefix;
   // The transfer service owns the stream; ensuring it here lets this service start first.
   const stream = streamName(prefix, 'transfer');
@@ -40,8 +43,8 @@ export async function followTransferEvents(ctx: NotificationContext): Promise<Su
       filterSubjects: [subjectOf(prefix, 'transfer', 'offered', '*')],
       deliverFrom: 'new',
     },
-    (msg) => noticeOfOffer(ctx, msg),
-    { concurrency: CONCURRENCY },
+    (msg) => noticeOfOffer(ctx, msg, sink),
+    { concurrency: EVENT_CONCURRENCY },
   );
   const status = await ctx.bus.consume(
     {
@@ -50,14 +53,18 @@ export async function followTransferEvents(ctx: NotificationContext): Promise<Su
       filterSubjects: [subjectOf(prefix, 'transfer', 'status', '*')],
       deliverFrom: 'new',
     },
-    (msg) => noticeOfStatusChange(ctx, msg),
-    { concurrency: CONCURRENCY },
+    (msg) => noticeOfStatusChange(ctx, msg, sink),
+    { concurrency: EVENT_CONCURRENCY },
   );
   return [offers, status];
 }
 
 /** NEW_DELIVERY for the destination of an offer. */
-export async function noticeOfOffer(ctx: NotificationContext, msg: BusMessage): Promise<void> {
+export async function noticeOfOffer(
+  ctx: NotificationContext,
+  msg: BusMessage,
+  sink: NoticeSink = createOne(ctx),
+): Promise<void> {
   const offer = decode(ctx, msg, () => fromBinary(DeliveryOfferedSchema, msg.data));
   const delivery = offer?.delivery;
   if (offer === undefined || delivery === undefined || !APP_ID.test(delivery.destinationAppId)) {
@@ -67,7 +74,7 @@ export async function noticeOfOffer(ctx: NotificationContext, msg: BusMessage): 
     );
     return;
   }
-  await create(ctx, {
+  await sink({
     appId: delivery.destinationAppId,
     payload: { case: 'newDelivery', value: { delivery, inlineContent: offer.inlineContent } },
     priority: delivery.priority,
@@ -78,7 +85,11 @@ export async function noticeOfOffer(ctx: NotificationContext, msg: BusMessage): 
 }
 
 /** TRANSFER_STATUS for the source of a transfer, when it asked for this change. */
-export async function noticeOfStatusChange(ctx: NotificationContext, msg: BusMessage): Promise<void> {
+export async function noticeOfStatusChange(
+  ctx: NotificationContext,
+  msg: BusMessage,
+  sink: NoticeSink = createOne(ctx),
+): Promise<void> {
   const event = decode(ctx, msg, () => fromBinary(StatusChangedSchema, msg.data));
   if (event === undefined || !event.notifySource) return;
   const change = event.change;
@@ -86,16 +97,11 @@ export async function noticeOfStatusChange(ctx: NotificationContext, msg: BusMes
     ctx.logger.error({ subject: msg.subject, seq: msg.seq }, 'status event without a usable change; dropped');
     return;
   }
-  await create(ctx, {
+  await sink({
     appId: event.sourceAppId,
     payload: { case: 'transferStatus', value: { change } },
     dedupKey: `transfer.status:${change.cursor}`,
   });
-}
-
-async function create(ctx: NotificationContext, draft: NoticeDraft): Promise<void> {
-  const created = await ctx.db.transaction().execute((trx) => createNotices(ctx, trx, [draft]));
-  if (created.length > 0) ctx.outbox.wake();
 }
 
 /** An expire time no later than `until` (when given) nor the default, and at least a minute away. */

@@ -7,7 +7,7 @@
  * that it holds.
  */
 import type { Kysely } from 'kysely';
-import { enqueueEvent } from '#lib/db/outbox.js';
+import { enqueueEvents } from '#lib/db/outbox.js';
 import { subjectOf } from '#lib/infra.js';
 import type { NotificationDatabase } from './schema.js';
 
@@ -17,16 +17,18 @@ export const notificationSubjects = (prefix: string) => ({
   all: subjectOf(prefix, 'notification', '>'),
 });
 
-export async function emitNoticeEvent(
+/** Puts the fan-out events of new notices in the outbox, in the caller's transaction. */
+export async function emitNoticeEvents(
   trx: Kysely<NotificationDatabase>,
   prefix: string,
-  appId: string,
-  noticeId: string,
-  payload: Uint8Array,
+  notices: ReadonlyArray<{ readonly appId: string; readonly id: string; readonly payload: Uint8Array }>,
 ): Promise<void> {
-  await enqueueEvent(trx, {
-    subject: notificationSubjects(prefix).notice(appId),
-    payload,
-    headers: { 'lgsp-notice-id': noticeId },
-  });
+  await enqueueEvents(
+    trx,
+    notices.map((n) => ({
+      subject: notificationSubjects(prefix).notice(n.appId),
+      payload: n.payload,
+      headers: { 'lgsp-notice-id': n.id },
+    })),
+  );
 }

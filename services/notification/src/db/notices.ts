@@ -27,15 +27,24 @@ export async function lockCounters(trx: Db, appIds: readonly string[]): Promise<
   return new Map(rows.map((r) => [r.app_id, BigInt(r.last_sequence)]));
 }
 
-/** Sets the counters of apps whose rows this transaction locked. */
+/** Sets the counters of apps whose rows this transaction locked, in one statement. */
 export async function setCounters(trx: Db, last: ReadonlyMap<string, bigint>): Promise<void> {
-  for (const [appId, sequence] of last) {
-    await trx
-      .updateTable('notice_counters')
-      .set({ last_sequence: Number(sequence) })
-      .where('app_id', '=', appId)
-      .execute();
-  }
+  const entries = [...last];
+  const [first, ...rest] = entries;
+  if (first === undefined) return;
+  await trx
+    .updateTable('notice_counters')
+    .set((eb) => {
+      let value = eb.case().when('app_id', '=', first[0]).then(Number(first[1]));
+      for (const [appId, sequence] of rest) value = value.when('app_id', '=', appId).then(Number(sequence));
+      return { last_sequence: value.else(eb.ref('last_sequence')).end() };
+    })
+    .where(
+      'app_id',
+      'in',
+      entries.map(([appId]) => appId),
+    )
+    .execute();
 }
 
 /** Which of these (app, dedup key) pairs already have a notice. */

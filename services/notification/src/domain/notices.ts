@@ -14,7 +14,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Priority } from '#gen/lgsp/common/v1/common_pb.js';
 import { type Notice, NoticeKind, NoticeSchema } from '#gen/lgsp/notification/v1/resources_pb.js';
 import type { NotificationConfig } from '../config.js';
-import { emitNoticeEvent } from '../db/events.js';
+import { emitNoticeEvents } from '../db/events.js';
 import {
   type Db,
   dedupPair,
@@ -134,7 +134,11 @@ export async function createNotices(
   if (rows.length === 0) return [];
   await setCounters(trx, changed);
   await insertNotices(trx, rows);
-  for (const row of rows) await emitNoticeEvent(trx, ctx.config.busPrefix, row.app_id, row.id, row.payload);
+  await emitNoticeEvents(
+    trx,
+    ctx.config.busPrefix,
+    rows.map((r) => ({ appId: r.app_id, id: r.id, payload: r.payload })),
+  );
   return notices;
 }
 
