@@ -1,6 +1,7 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { NotificationContext } from '../context.js';
 import { followExpiringCredentials } from './credential-events.js';
+import { followDestinationOffline } from './destination-offline.js';
 import { tailNotices } from './fanout.js';
 import { GroupCommit } from './group-commit.js';
 import { startNoticeSweep } from './sweep.js';
@@ -8,8 +9,9 @@ import { followTransferEvents } from './transfer-events.js';
 
 /**
  * The notification service's background work: the live fan-out of notices to
- * this replica's streams, notices from transfer and credential events, and
- * the sweep of expired notices. The hub comes first when stopping: its
+ * this replica's streams, notices from transfer and credential events
+ * (destination-offline.ts: DESTINATION_OFFLINE, Art. 5.9), and the sweep of
+ * expired notices. The hub comes first when stopping: its
  * streams end (their clients move to another replica) before the server
  * closes.
  */
@@ -22,6 +24,7 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
     fanout,
     ...(await followTransferEvents(ctx, notices.add)),
     await followExpiringCredentials(ctx, notices.add),
+    await followDestinationOffline(ctx),
     startNoticeSweep(ctx),
   ];
 }

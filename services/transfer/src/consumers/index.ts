@@ -1,9 +1,13 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { TransferContext } from '../context.js';
+import { followDestinationPresence } from './destination-presence.js';
 import { followUploads } from './uploads.js';
 import { startWorker } from './worker.js';
 
-/** The transfer service's background work: offers, expiry and purge; uploads under way. */
+/**
+ * The transfer service's background work: offers, expiry, purge and offline
+ * warnings; uploads under way; the presence of destinations.
+ */
 export async function startTransferConsumers(ctx: TransferContext): Promise<Subscription[]> {
-  return [startWorker(ctx), await followUploads(ctx)];
+  return [startWorker(ctx), await followUploads(ctx), await followDestinationPresence(ctx)];
 }

@@ -2,7 +2,8 @@
  * The transfer service's background work, on every replica: offering due
  * deliveries to their destinations in priority order (Art. 9.1, 5.4),
  * expiring what passed its deadline or whose upload space closed, and purging
- * the content of finished transfers from storage (Art. 5.3). Each pass takes
+ * the content of finished transfers from storage (Art. 5.3), telling sources
+ * of destinations offline too long (Art. 5.9). Each pass takes
  * a bounded batch; rows are locked per transfer, in the same order the
  * handlers lock them, so replicas and handlers never deadlock and never do
  * the same work twice.
@@ -18,11 +19,13 @@ import type { TransferStateName } from '../db/schema.js';
 import { type Db, lockTransfer, updateDelivery } from '../db/transfers.js';
 import { moveDelivery, moveTransfer } from '../db/transitions.js';
 import { retryDelayMs } from '../domain/policy.js';
+import { offlineCheck } from './offline-warnings.js';
 
 const TICK_MS = 1_000;
 const BATCH = 100;
 
 export function startWorker(ctx: TransferContext): Subscription {
+  const warnOffline = offlineCheck(ctx);
   const task = startPeriodic({
     name: 'transfer worker pass',
     intervalMs: TICK_MS,
@@ -32,7 +35,9 @@ export function startWorker(ctx: TransferContext): Subscription {
       const offered = await offerDue(ctx);
       const expired = await expireDue(ctx);
       const purged = await purgeDue(ctx);
-      return offered === BATCH || expired === BATCH || purged === BATCH;
+      // Destinations offline past their transfers' thresholds (Art. 5.9): offline-warnings.ts.
+      const warned = await warnOffline();
+      return offered === BATCH || expired === BATCH || purged === BATCH || warned === BATCH;
     },
   });
   ctx.onWake(() => task.wake());

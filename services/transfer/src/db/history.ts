@@ -17,6 +17,7 @@ import type { Db } from './transfers.js';
 export const transferSubjects = (prefix: string) => ({
   offered: (appId: string) => subjectOf(prefix, 'transfer', 'offered', appId),
   status: (sourceAppId: string) => subjectOf(prefix, 'transfer', 'status', sourceAppId),
+  offline: (sourceAppId: string) => subjectOf(prefix, 'transfer', 'offline', sourceAppId),
 });
 
 export interface ChangeFacts {
@@ -24,6 +25,12 @@ export interface ChangeFacts {
   readonly actor: string;
   readonly reason?: string;
   readonly edxmlStatus?: number;
+  /**
+   * Whether the source is told through its StatusChanged event; default: as
+   * its policy asks. A warning that changes no state (the destination is
+   * offline) reaches the source by an event of its own instead.
+   */
+  readonly notifySource?: boolean;
 }
 
 /** Records a change of `transfer` (and of `delivery`, when given) and announces it to the source. */
@@ -53,11 +60,13 @@ export async function recordChange(
   const policy = transfer.policy;
   // Statuses 01 and 02 come with confirm and refuse; later ones are business reports.
   const businessReport = (facts.edxmlStatus ?? 0) > 2;
-  const notifySource = businessReport
-    ? policy.notifyBusinessStatus
-    : delivery === undefined
-      ? transfer.finished_at !== null
-      : policy.notifyOn.includes(delivery.state);
+  const notifySource =
+    facts.notifySource ??
+    (businessReport
+      ? policy.notifyBusinessStatus
+      : delivery === undefined
+        ? transfer.finished_at !== null
+        : policy.notifyOn.includes(delivery.state));
   await enqueueEvent(trx, {
     subject: transferSubjects(prefix).status(transfer.source_app_id),
     payload: toBinary(

@@ -101,6 +101,12 @@ export interface DeliveriesTable {
   accepted_at: Date | null;
   finished_at: Date | null;
   updated_at: Generated<Date>;
+  /**
+   * The destination's presence transition that began the offline spell the
+   * source was told of (Art. 5.9); 0 for a destination never seen online;
+   * null while the source was not told.
+   */
+  offline_warned_transition: number | null;
 }
 
 export interface StatusChangesTable {
@@ -118,9 +124,21 @@ export interface StatusChangesTable {
   occurred_at: Generated<Date>;
 }
 
+/** The presence of a destination app, as the notification service last announced it. */
+export interface DestinationPresenceTable {
+  app_id: string;
+  state: 'online' | 'offline';
+  /** When the current state began. */
+  since: Date;
+  /** The app's transition number (bigint, read as a number). */
+  transition: number;
+  updated_at: Generated<Date>;
+}
+
 export interface TransferDatabase {
   transfers: TransfersTable;
   deliveries: DeliveriesTable;
   status_changes: StatusChangesTable;
+  destination_presence: DestinationPresenceTable;
   outbox: OutboxTable;
 }
