@@ -102,6 +102,9 @@ describe('heartbeats', () => {
       'the app to be offline',
     );
     const detectedAfter = offlineAt - last;
+    console.info(
+      `presence: heartbeats stopped, offline ${detectedAfter} ms after the last (timeout ${TIMEOUT_MS} ms)`,
+    );
     expect(detectedAfter).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     expect(detectedAfter).toBeLessThanOrEqual(TIMEOUT_MS + one.ctx.presence.sweepMs + 150);
 
