@@ -12,12 +12,15 @@ import type { BusMessage, Subscription } from '#lib/bus/bus.js';
 import { streamName, subjectOf } from '#lib/infra.js';
 import type { NotificationContext } from '../context.js';
 import { APP_ID } from '../domain/ids.js';
-import { createNotices } from '../domain/notices.js';
+import { createOne, type NoticeSink } from './group-commit.js';
 import { decode } from './transfer-events.js';
 
 export const DESTINATION_OFFLINE_DURABLE = 'notification-destination-offline';
 
-export async function followDestinationOffline(ctx: NotificationContext): Promise<Subscription> {
+export async function followDestinationOffline(
+  ctx: NotificationContext,
+  sink: NoticeSink,
+): Promise<Subscription> {
   const prefix = ctx.config.busPrefix;
   // The transfer service owns the stream; ensuring it here lets this service start first.
   const stream = streamName(prefix, 'transfer');
@@ -29,12 +32,16 @@ export async function followDestinationOffline(ctx: NotificationContext): Promis
       filterSubjects: [subjectOf(prefix, 'transfer', 'offline', '*')],
       deliverFrom: 'new',
     },
-    (msg) => noticeOfDestinationOffline(ctx, msg),
+    (msg) => noticeOfDestinationOffline(ctx, msg, sink),
     { concurrency: 4 },
   );
 }
 
-export async function noticeOfDestinationOffline(ctx: NotificationContext, msg: BusMessage): Promise<void> {
+export async function noticeOfDestinationOffline(
+  ctx: NotificationContext,
+  msg: BusMessage,
+  sink: NoticeSink = createOne(ctx),
+): Promise<void> {
   const event = decode(ctx, msg, () => fromBinary(DestinationOfflineSchema, msg.data));
   if (event === undefined) return;
   const cursor = event.change?.cursor ?? '';
@@ -45,24 +52,19 @@ export async function noticeOfDestinationOffline(ctx: NotificationContext, msg: 
     );
     return;
   }
-  const created = await ctx.db.transaction().execute((trx) =>
-    createNotices(ctx, trx, [
-      {
-        appId: event.sourceAppId,
-        payload: {
-          case: 'destinationOffline',
-          value: {
-            transferId: event.transferId,
-            deliveryId: event.deliveryId,
-            destinationAppId: event.destinationAppId,
-            destinationUnitCode: event.destinationUnitCode,
-            ...(event.offlineSince === undefined ? {} : { offlineSince: event.offlineSince }),
-            ...(event.threshold === undefined ? {} : { threshold: event.threshold }),
-          },
-        },
-        dedupKey: `transfer.offline:${cursor}`,
+  await sink({
+    appId: event.sourceAppId,
+    payload: {
+      case: 'destinationOffline',
+      value: {
+        transferId: event.transferId,
+        deliveryId: event.deliveryId,
+        destinationAppId: event.destinationAppId,
+        destinationUnitCode: event.destinationUnitCode,
+        ...(event.offlineSince === undefined ? {} : { offlineSince: event.offlineSince }),
+        ...(event.threshold === undefined ? {} : { threshold: event.threshold }),
       },
-    ]),
-  );
-  if (created.length > 0) ctx.outbox.wake();
+    },
+    dedupKey: `transfer.offline:${cursor}`,
+  });
 }

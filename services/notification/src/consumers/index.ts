@@ -24,7 +24,7 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
     fanout,
     ...(await followTransferEvents(ctx, notices.add)),
     await followExpiringCredentials(ctx, notices.add),
-    await followDestinationOffline(ctx),
+    await followDestinationOffline(ctx, notices.add),
     startNoticeSweep(ctx),
   ];
 }
