@@ -37,11 +37,11 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     (globalThis as { gc?: () => void }).gc?.();
     await port.ready();
     const memory = new MemorySampler(100);
-    const clientHeapGrowthBytes: Record<string, number> = {};
+    const clientHeapRiseBytes: Record<string, number> = {};
     let current: string | undefined;
     const phase = (name: string) => {
       const ended = memory.nextPhase();
-      if (current !== undefined) clientHeapGrowthBytes[current] = ended.isolate - memory.start.isolate;
+      if (current !== undefined) clientHeapRiseBytes[current] = ended.isolate;
       current = name;
       port.phase(name);
     };
@@ -73,7 +73,7 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     }
     phase('done');
     memory.stop();
-    return { legs, gatewayTransferMs, clientHeapGrowthBytes, calls: Object.fromEntries(counts) };
+    return { legs, gatewayTransferMs, clientHeapRiseBytes, calls: Object.fromEntries(counts) };
   } finally {
     for (const client of [source, recipient, sourceDirect, recipientDirect]) client.close();
   }

@@ -94,9 +94,9 @@ export function limitFindings(
         target: target.what,
         findings: large.legs.map(
           (l) =>
-            `${l.leg}: peak RSS ${growthText(l.peakRssGrowthBytes)} over the start; heap in use and buffers ` +
-            `${growthText(l.serverHeapGrowthBytes)} in the servers' isolate (main thread), ` +
-            `${growthText(l.clientHeapGrowthBytes)} in the client's (worker).`,
+            `${l.leg}: RSS rose by ${growthText(l.rssRiseBytes)}; heap in use and buffers ` +
+            `${growthText(l.serverHeapRiseBytes)} in the servers' isolate (main thread), ` +
+            `${growthText(l.clientHeapRiseBytes)} in the client's (worker).`,
         ),
       });
     }

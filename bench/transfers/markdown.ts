@@ -143,14 +143,14 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.failure !== undefined) lines.push(`**Failed:** ${large.failure}`, '');
   if (large.legs.length > 0) {
     lines.push(
-      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | peak RSS growth | servers\u2019 heap + buffers | client\u2019s heap + buffers | other load |',
+      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | RSS rise | servers\u2019 heap + buffers rise | client\u2019s heap + buffers rise | other load |',
       '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
       ...large.legs.map((l) => {
         const mainPerMiB = l.serverBusy === null ? null : (l.serverBusy * l.ms) / (l.bytes / MiB);
         return (
           `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
           `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
-          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growthText(l.peakRssGrowthBytes)} | ${growthText(l.serverHeapGrowthBytes)} | ${growthText(l.clientHeapGrowthBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growthText(l.rssRiseBytes)} | ${growthText(l.serverHeapRiseBytes)} | ${growthText(l.clientHeapRiseBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
         );
       }),
       '',
@@ -214,13 +214,14 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.memory !== null) {
     const m = large.memory;
     lines.push(
-      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — the process\u2019s RSS was ${sizeText(m.startRssBytes)} once the client ` +
-        `was ready and steady, and peaked at ${sizeText(m.peakRssBytes)} during the four legs: ${growthText(m.growthBytes)} ` +
-        `(limit +${sizeText(m.limitBytes)}; ${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and the ` +
-        'client share this process (the client in a worker thread), so the RSS counts both ends of every stream; ' +
-        `apart, the servers\u2019 isolate (main thread) grew by at most ${growthText(m.serverHeapGrowthBytes)} of heap in ` +
-        `use and buffers (garbage not yet collected included), and the client\u2019s (worker) by at most ` +
-        `${growthText(m.clientHeapGrowthBytes)}.`,
+      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — during the four legs the process\u2019s RSS rose by at most ` +
+        `${growthText(m.growthBytes)} above any earlier reading of the transfer (limit +${sizeText(m.limitBytes)}): ` +
+        `it was ${sizeText(m.startRssBytes)} once the client was ready and the RSS steady, and peaked at ` +
+        `${sizeText(m.peakRssBytes)} (${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and ` +
+        'the client share this process (the client in a worker thread), so the RSS counts both ends of every ' +
+        `stream; apart, the servers\u2019 isolate (main thread) rose by at most ${growthText(m.serverHeapRiseBytes)} ` +
+        'of heap in use and buffers (garbage not yet collected included), and the client\u2019s (worker) by at most ' +
+        `${growthText(m.clientHeapRiseBytes)}.`,
       '',
     );
   }

@@ -7,6 +7,12 @@
  * servers'; sampled in the load worker, it is the client's. That splits the
  * process's growth between the two ends of each stream, which in a
  * deployment are separate processes.
+ *
+ * What the transfer added is taken as the largest **rise** of a reading over
+ * any earlier one of the transfer (its start included), not only the peak
+ * over the start: memory that earlier work hands back to the system while the
+ * transfer runs would otherwise lower the baseline under the transfer's own
+ * growth and hide it.
  */
 
 export interface MemoryReading {
@@ -19,17 +25,32 @@ function read(): MemoryReading {
   return { rss: m.rss, isolate: m.heapUsed + m.external };
 }
 
-const max = (a: MemoryReading, b: MemoryReading): MemoryReading => ({
+export interface MemorySummary {
+  readonly start: MemoryReading;
+  readonly peak: MemoryReading;
+  /** The largest rise over an earlier reading. */
+  readonly rise: MemoryReading;
+  readonly samples: number;
+}
+
+const higher = (a: MemoryReading, b: MemoryReading): MemoryReading => ({
   rss: Math.max(a.rss, b.rss),
   isolate: Math.max(a.isolate, b.isolate),
 });
+const lower = (a: MemoryReading, b: MemoryReading): MemoryReading => ({
+  rss: Math.min(a.rss, b.rss),
+  isolate: Math.min(a.isolate, b.isolate),
+});
+const NONE: MemoryReading = { rss: 0, isolate: 0 };
 
 export class MemorySampler {
   readonly start = read();
-  /** The highest readings since the start, and since the current phase began. */
-  peak: MemoryReading = this.start;
-  phasePeak: MemoryReading = this.start;
-  samples = 0;
+  #peak = this.start;
+  /** The lowest readings since the start: each reading's rise is measured over them. */
+  #low = this.start;
+  #rise = NONE;
+  #phaseRise = NONE;
+  #samples = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor(intervalMs = 100) {
@@ -38,23 +59,26 @@ export class MemorySampler {
 
   sample(): MemoryReading {
     const now = read();
-    this.samples++;
-    this.peak = max(this.peak, now);
-    this.phasePeak = max(this.phasePeak, now);
+    this.#samples++;
+    this.#peak = higher(this.#peak, now);
+    this.#low = lower(this.#low, now);
+    const rise = { rss: now.rss - this.#low.rss, isolate: now.isolate - this.#low.isolate };
+    this.#rise = higher(this.#rise, rise);
+    this.#phaseRise = higher(this.#phaseRise, rise);
     return now;
   }
 
-  /** Ends the current phase: answers its peak, and starts the next phase's peak from the reading now. */
+  /** Ends the current phase: answers the largest rise of a reading during it, and starts the next phase. */
   nextPhase(): MemoryReading {
-    const now = this.sample();
-    const ended = this.phasePeak;
-    this.phasePeak = now;
+    this.sample();
+    const ended = this.#phaseRise;
+    this.#phaseRise = NONE;
     return ended;
   }
 
-  stop(): { start: MemoryReading; peak: MemoryReading; samples: number } {
+  stop(): MemorySummary {
     clearInterval(this.#timer);
     this.sample();
-    return { start: this.start, peak: this.peak, samples: this.samples };
+    return { start: this.start, peak: this.#peak, rise: this.#rise, samples: this.#samples };
   }
 }

@@ -125,11 +125,11 @@ export interface LargeLegReport {
   readonly otherLoad: number | null;
   /** CPU milliseconds of the whole process per MiB carried. */
   readonly processCpuMsPerMiB: number | null;
-  /** Peak RSS during the leg over the RSS before the transfer began. */
-  readonly peakRssGrowthBytes: number | null;
-  /** Peak heap in use plus buffers of the servers' isolate (main thread) and of the client's (worker), over their start. */
-  readonly serverHeapGrowthBytes: number | null;
-  readonly clientHeapGrowthBytes: number | null;
+  /** Largest rise of the process's RSS during the leg over any earlier reading of the transfer. */
+  readonly rssRiseBytes: number | null;
+  /** The same for heap in use plus buffers of the servers' isolate (main thread) and of the client's (worker). */
+  readonly serverHeapRiseBytes: number | null;
+  readonly clientHeapRiseBytes: number | null;
   /** SQL statements and bus messages the servers issued during the leg. */
   readonly sqlStatements: number | null;
   readonly busMessages: number | null;
@@ -159,10 +159,11 @@ export interface LargeReport {
   readonly memory: {
     readonly startRssBytes: number;
     readonly peakRssBytes: number;
+    /** Largest rise of the RSS over any earlier reading of the transfer (memory.ts): what is bounded. */
     readonly growthBytes: number;
-    /** Peak heap in use plus buffers over the start: the servers' isolate (main thread) and the client's (worker). */
-    readonly serverHeapGrowthBytes: number;
-    readonly clientHeapGrowthBytes: number;
+    /** The same for heap in use plus buffers: the servers' isolate (main thread) and the client's (worker). */
+    readonly serverHeapRiseBytes: number;
+    readonly clientHeapRiseBytes: number;
     readonly samples: number;
     readonly limitBytes: number;
     readonly pass: boolean;

@@ -109,7 +109,7 @@ export interface LargeResult {
   /** CreateTransfer to ConfirmDelivery of the transfer through the gateway. */
   readonly gatewayTransferMs: number;
   /** Per leg, the peak growth of the client's isolate (heap in use plus buffers) over its start. */
-  readonly clientHeapGrowthBytes: Readonly<Record<string, number>>;
+  readonly clientHeapRiseBytes: Readonly<Record<string, number>>;
   readonly calls: Readonly<Record<string, number>>;
 }
 
