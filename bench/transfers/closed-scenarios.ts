@@ -120,9 +120,11 @@ export async function endToEnd(
     pollMs: settings.pollMs,
     ...loopOf(settings),
   };
+  // What the servers did during the measured window, read at the worker's signals.
   let sqlBefore = sqlCounts();
   let busBefore = busCounts();
-  let costs: ((result: E2eResult, window: WindowMeasure) => TransferCosts) | undefined;
+  let sql = sqlDelta(sqlBefore, sqlBefore);
+  let bus = busDelta(busBefore, busBefore);
   return measuredScenario(describeSmall(size, 'e2e', infra, id), async () => {
     const { result, window } = await runInWorker<E2eResult>(
       E2E_MODULE,
@@ -134,13 +136,13 @@ export async function endToEnd(
           busBefore = busCounts();
         },
         onEnd: () => {
-          const sql = sqlDelta(sqlBefore, sqlCounts());
-          const bus = busDelta(busBefore, busCounts());
-          costs = (r, w) => transferCosts(r, w, sql, bus, context.mesh.database.kind, idlePoll);
+          sql = sqlDelta(sqlBefore, sqlCounts());
+          bus = busDelta(busBefore, busCounts());
         },
       },
     );
-    return { result, window, costs: costs?.(result, window) };
+    const costs = transferCosts(result, window, sql, bus, context.mesh.database.kind, idlePoll);
+    return { result, window, costs };
   });
 }
 
