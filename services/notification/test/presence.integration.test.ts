@@ -149,6 +149,38 @@ describe('heartbeats', () => {
     ]);
   });
 
+  it('are written every other interval, the one kept back before the hold runs low', async () => {
+    const app = newApp();
+    const kv = await one.ctx.bus.kv({ bucket: presenceBucket(cluster.busPrefix) });
+    let writes = 0;
+    const watch = await kv.watch((change) => {
+      if (change.op === 'put' && change.entry.key === appKey(app.appId)) writes++;
+    });
+    try {
+      await one.client.heartbeat({ clientTime: clientTime(0) }, app.as);
+      await waitFor(async () => (await historyOf(one, app.appId)).length === 1, 2_000, 'online');
+      await sleep(200);
+      writes = 0;
+      // Twelve heartbeats, one per interval, all to one replica: about six writes.
+      let last = 0;
+      for (let i = 0; i < 12; i++) {
+        await sleep(INTERVAL_MS);
+        await one.client.heartbeat({ clientTime: clientTime(0) }, app.as);
+        last = Date.now();
+      }
+      expect(writes).toBeGreaterThanOrEqual(5);
+      expect(writes).toBeLessThanOrEqual(8);
+      // Whether the last one was written at once or kept back, the app is offline three intervals after it.
+      await waitFor(async () => (await stateOf(one, app.appId)) === 'offline', TIMEOUT_MS + 2_000, 'offline');
+      const since = (await one.ctx.presence.get(app.appId))!.since;
+      expect(since - last).toBeGreaterThanOrEqual(TIMEOUT_MS - 100);
+      await waitFor(async () => (await historyOf(one, app.appId)).length === 2, 2_000, 'the offline row');
+      expect(await transitionsOf(one, app.appId)).toEqual(['online/heartbeat', 'offline/timeout']);
+    } finally {
+      await watch.stop();
+    }
+  });
+
   it('are for apps signing as themselves, with a sane client time and version', async () => {
     const app = newApp();
     const refused = await expectCode(one.client.heartbeat({}, asService('transfer')), Code.PermissionDenied);

@@ -38,7 +38,9 @@ import {
   decodePresence,
   decodeReplica,
   encodeRecord,
+  heartbeatNeedsWrite,
   liveStreams,
+  onDeferredHeartbeat,
   onHeartbeat,
   onRecorded,
   onStreamClose,
@@ -49,6 +51,7 @@ import {
   type ReplicaRecord,
   replicaKey,
   type StreamEnd,
+  skewOf,
   startsTransition,
   type Transition,
 } from './presence.js';
@@ -102,6 +105,19 @@ type Rule = (current: PresenceRecord | null, clock: Clock) => PresenceRecord | n
 
 type HeldStream = Omit<ClientFacts, 'clientTime'>;
 
+/** A heartbeat received here and not yet written to the bucket. */
+interface DeferredBeat {
+  readonly at: number;
+  readonly skewMs: number | null;
+  readonly unitCode: string;
+}
+
+/** What a heartbeat did: the record as it stands, and the server time of the heartbeat. */
+export interface HeartbeatOutcome {
+  readonly record: PresenceRecord;
+  readonly at: number;
+}
+
 export class PresenceTracker {
   readonly replicaId: string;
   readonly intervalMs: number;
@@ -114,6 +130,8 @@ export class PresenceTracker {
   readonly #replicas = new Map<string, Entry<ReplicaRecord>>();
   /** The streams this replica holds, by lease id. */
   readonly #holds = new Map<string, HeldStream>();
+  /** Heartbeats received here that the bucket does not show yet, by app. */
+  readonly #deferred = new Map<string, DeferredBeat>();
   readonly #startedAt = Date.now();
   #watch: Subscription | undefined;
   #proofOfLife: PeriodicTask | undefined;
@@ -172,13 +190,28 @@ export class PresenceTracker {
   // -------------------------------------------------------------------------
   // What apps do
 
-  /** A heartbeat of a polling app: it is online for one timeout from now. */
-  async heartbeat(facts: ClientFacts): Promise<PresenceRecord> {
-    const record = await this.#mutate(facts.appId, facts.unitCode, (current, clock) =>
-      onHeartbeat(current, facts, clock),
+  /**
+   * A heartbeat of a polling app: it is online for one timeout from now. A
+   * heartbeat that changes nothing but the hold, while half the timeout is
+   * left, is written later by the sweep (heartbeatNeedsWrite).
+   */
+  async heartbeat(facts: ClientFacts): Promise<HeartbeatOutcome> {
+    const clock = this.#clock();
+    const mirrored = this.#apps.get(facts.appId)?.value ?? null;
+    if (mirrored !== null && !heartbeatNeedsWrite(mirrored, facts, clock)) {
+      this.#deferred.set(facts.appId, {
+        at: clock.now,
+        skewMs: skewOf(facts.clientTime, clock.now),
+        unitCode: facts.unitCode,
+      });
+      return { record: mirrored, at: clock.now };
+    }
+    this.#deferred.delete(facts.appId);
+    const record = await this.#mutate(facts.appId, facts.unitCode, (current, c) =>
+      onHeartbeat(current, facts, c),
     );
     // onHeartbeat always writes, so there is a record.
-    return record!;
+    return { record: record!, at: record!.lastSeen ?? clock.now };
   }
 
   /**
@@ -277,6 +310,15 @@ export class PresenceTracker {
         );
       }
     }
+    // Heartbeats kept back here are written once the hold left is under a sixth of the timeout.
+    for (const [appId, beat] of this.#deferred) {
+      const record = this.#apps.get(appId)?.value;
+      if (record == null || onDeferredHeartbeat(record, beat.at, beat.skewMs, clock) === null) {
+        this.#deferred.delete(appId);
+      } else if (record.heartbeatUntil - clock.now <= this.timeoutMs / 6) {
+        work.push(() => this.#writeDeferred(appId, beat));
+      }
+    }
     for (const [id, entry] of this.#replicas) {
       const expiresAt = entry.value?.expiresAt ?? 0;
       if (id !== this.replicaId && expiresAt < clock.now - FORGET_REPLICA_TIMEOUTS * this.timeoutMs) {
@@ -325,6 +367,13 @@ export class PresenceTracker {
     );
   }
 
+  async #writeDeferred(appId: string, beat: DeferredBeat): Promise<void> {
+    await this.#mutate(appId, beat.unitCode, (current, clock) =>
+      onDeferredHeartbeat(current, beat.at, beat.skewMs, clock),
+    );
+    if (this.#deferred.get(appId) === beat) this.#deferred.delete(appId);
+  }
+
   async #renewProofOfLife(): Promise<void> {
     const now = Date.now();
     const record: ReplicaRecord = {
@@ -345,6 +394,13 @@ export class PresenceTracker {
     this.#closing ??= (async () => {
       await this.#proofOfLife?.stop();
       await this.#sweep?.stop();
+      const deferred = [...this.#deferred];
+      this.#deferred.clear();
+      await eachLimited(deferred, CONCURRENCY, ([appId, beat]) =>
+        this.#writeDeferred(appId, beat).catch((err: unknown) =>
+          this.#log.warn({ err, appId }, 'heartbeat not written at shutdown'),
+        ),
+      );
       const held = [...this.#holds];
       this.#holds.clear();
       await eachLimited(held, CONCURRENCY, ([leaseId, stream]) =>

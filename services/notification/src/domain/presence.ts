@@ -323,6 +323,55 @@ export function onHeartbeat(
   return transit(held, 'online', 'heartbeat', 'heartbeat', clock);
 }
 
+/** A clock skew that moved less than this is not worth a write of its own. */
+export const SKEW_WRITE_MS = 1_000;
+
+/**
+ * Whether a heartbeat must go to the bucket now. It need not when the app is
+ * online with at least half the timeout of hold left and the client told
+ * nothing new (unit, version, a skew moved by a second or more): the replica
+ * that received it keeps it and writes it before the hold runs low
+ * (`onDeferredHeartbeat`), so an app heartbeating every interval costs a
+ * write every other interval.
+ */
+export function heartbeatNeedsWrite(
+  current: PresenceRecord | null,
+  facts: ClientFacts,
+  clock: Clock,
+): boolean {
+  if (current === null || current.state !== 'online' || current.pending !== null) return true;
+  if (current.heartbeatUntil - clock.now < clock.timeoutMs / 2) return true;
+  if (facts.unitCode !== '' && facts.unitCode !== current.unitCode) return true;
+  if (facts.clientVersion !== undefined && facts.clientVersion !== current.clientVersion) return true;
+  if (facts.clientAddress !== undefined && facts.clientAddress !== current.clientAddress) return true;
+  const skew = skewOf(facts.clientTime, clock.now);
+  return skew !== null && (current.skewMs === null || Math.abs(skew - current.skewMs) >= SKEW_WRITE_MS);
+}
+
+/**
+ * A heartbeat a replica kept back (at `beatAt`) is written: the hold runs to
+ * one timeout after it. Null when it is no longer needed: the app went
+ * offline meanwhile (its next heartbeat brings it back), or a later
+ * heartbeat already holds it longer.
+ */
+export function onDeferredHeartbeat(
+  current: PresenceRecord | null,
+  beatAt: number,
+  skewMs: number | null,
+  clock: Clock,
+): PresenceRecord | null {
+  if (current === null || current.state !== 'online') return null;
+  const until = beatAt + clock.timeoutMs;
+  if (current.heartbeatUntil >= until) return null;
+  return {
+    ...current,
+    heartbeatUntil: until,
+    lastSeen: Math.max(current.lastSeen ?? 0, beatAt),
+    skewMs: skewMs ?? current.skewMs,
+    replica: clock.replica,
+  };
+}
+
 /** A stream opens (or its replica re-asserts it): the lease is added; the app comes online if it was not. */
 export function onStreamOpen(
   current: PresenceRecord | null,

@@ -50,14 +50,13 @@ export function presenceRoutes(ctx: NotificationContext): Partial<ServiceImpl<ty
     async heartbeat(req, handlerCtx) {
       const caller = requireApp(handlerCtx);
       const input = checkHeartbeat(req);
-      const record = await presence.heartbeat({
+      const { at: now } = await presence.heartbeat({
         appId: caller.appId,
         unitCode: caller.unitCode,
         clientTime: input.clientTime,
-        clientVersion: input.clientVersion,
+        clientVersion: input.clientVersion === '' ? undefined : input.clientVersion,
       });
       const counts = await noticeCounts(ctx.db, caller.appId);
-      const now = record.lastSeen ?? Date.now();
       return {
         serverTime: timestampFromMs(now),
         ...(input.clientTime === undefined
