@@ -134,6 +134,10 @@ export class PresenceTracker {
   readonly #deferred = new Map<string, DeferredBeat>();
   readonly #startedAt = Date.now();
   #watch: Subscription | undefined;
+  /** The highest revision the watch delivered. */
+  #watched = 0;
+  /** Revisions of this replica's last two proofs of life, which the watch must deliver. */
+  #renewals: [number, number] = [0, 0];
   #proofOfLife: PeriodicTask | undefined;
   #sweep: PeriodicTask | undefined;
   #closing: Promise<void> | undefined;
@@ -162,15 +166,8 @@ export class PresenceTracker {
   }
 
   async #begin(): Promise<void> {
-    // Watch first, then read everything: a change between the two is seen by the watch,
-    // and the revision decides which of the two copies is newer.
-    this.#watch = await this.#kv.watch((change) => this.#onChange(change));
+    await this.#mirror();
     await this.#renewProofOfLife();
-    const keys = await this.#kv.keys();
-    await eachLimited(keys, CONCURRENCY, async (key) => {
-      const entry = await this.#kv.get(key);
-      if (entry !== null) this.#onChange({ op: 'put', entry });
-    });
     this.#proofOfLife = startPeriodic({
       name: 'presence proof of life',
       intervalMs: this.intervalMs,
@@ -184,6 +181,22 @@ export class PresenceTracker {
       firstDelayMs: this.sweepMs,
       logger: this.#log,
       pass: () => this.sweep(),
+    });
+  }
+
+  /**
+   * Watches the bucket, then reads everything: a change between the two is
+   * seen by the watch, and the revision decides which copy is newer.
+   */
+  async #mirror(): Promise<void> {
+    this.#watch = await this.#kv.watch((change) => {
+      this.#watched = Math.max(this.#watched, change.op === 'put' ? change.entry.revision : change.revision);
+      this.#onChange(change);
+    });
+    const keys = await this.#kv.keys();
+    await eachLimited(keys, CONCURRENCY, async (key) => {
+      const entry = await this.#kv.get(key);
+      if (entry !== null) this.#onChange({ op: 'put', entry });
     });
   }
 
@@ -337,6 +350,16 @@ export class PresenceTracker {
    * that it no longer holds (a release whose write failed).
    */
   async #proofOfLifePass(): Promise<void> {
+    // The watch delivers every change, this replica's own too: a proof of life written two
+    // intervals ago and still not seen means the watch stopped (a NATS outage it did not survive).
+    if (this.#watched < this.#renewals[0]) {
+      this.#log.warn(
+        { watched: this.#watched, expected: this.#renewals[0] },
+        'presence watch fell silent; watching and reading the bucket again',
+      );
+      await this.#watch?.stop();
+      await this.#mirror();
+    }
     await this.#renewProofOfLife();
     const work: Array<() => Promise<unknown>> = [];
     for (const [leaseId, held] of this.#holds) {
@@ -384,6 +407,7 @@ export class PresenceTracker {
     };
     const revision = await this.#kv.put(replicaKey(this.replicaId), encodeRecord(record));
     remember(this.#replicas, this.replicaId, record, revision);
+    this.#renewals = [this.#renewals[1], revision];
   }
 
   /**
