@@ -71,6 +71,19 @@ export interface NatsBusOptions {
 
 /** How long a pull waits on the server; a stop cancels it sooner by unsubscribing its inbox. */
 const PULL_EXPIRES_MS = 15_000;
+/** How long each pull of a tail waits on the server (its idle heartbeat is half of it). */
+const TAIL_PULL_EXPIRES_MS = 10_000;
+/** What a tail reports worth an operator's eye: its messages may come late (never lost). */
+const TAIL_NOTES: ReadonlySet<string> = new Set([
+  'heartbeats_missed',
+  'reset',
+  'ordered_consumer_recreated',
+  'consumer_deleted',
+  'consumer_not_found',
+  'stream_not_found',
+  'no_responders',
+  'exceeded_limits',
+]);
 const PING_TIMEOUT_MS = 2_000;
 const ACK_TIMEOUT_MS = 5_000;
 
@@ -287,8 +300,15 @@ class NatsBus implements Bus {
     if (filters.length === 1) options.filter_subjects = filters[0]!;
     if (multiOnServer) options.filter_subjects = filters;
     const consumer = await this.js.consumers.get(spec.stream, options);
-    const messages = await consumer.consume({ max_messages: 256 });
+    // Shorter pulls than the default: a pull the server stops answering is noticed after two
+    // missed idle heartbeats (half the pull each), and the ordered consumer recreated from where it was.
+    const messages = await consumer.consume({ max_messages: 256, expires: TAIL_PULL_EXPIRES_MS });
     const log = this.log;
+    void (async () => {
+      for await (const note of messages.status()) {
+        if (TAIL_NOTES.has(note.type)) log.warn({ stream: spec.stream, note }, 'bus: tail interrupted');
+      }
+    })().catch(() => {});
     const loop = (async () => {
       for await (const m of messages) {
         if (clientFilters !== null && !clientFilters.some((f) => subjectMatches(f, m.subject))) continue;

@@ -7,7 +7,14 @@ import type { NotificationDatabase } from './db/schema.js';
 import { NoticeHub } from './domain/hub.js';
 import { presenceStreamHooks } from './domain/presence-hooks.js';
 import { PresenceTracker } from './domain/presence-tracker.js';
+import { ReadGate } from './domain/read-gate.js';
 import type { StreamHooks } from './domain/stream-hooks.js';
+
+/**
+ * Postgres reads of Subscribe streams running at once per replica; the pool
+ * has 10 connections, and the consumers, the relay and the other RPCs need theirs.
+ */
+const SUBSCRIBE_READS = 6;
 
 /** Everything the notification service's handlers depend on, built once at start. */
 export interface NotificationContext extends Omit<BaseContext<NotificationConfig>, 'db'> {
@@ -16,6 +23,8 @@ export interface NotificationContext extends Omit<BaseContext<NotificationConfig
   readonly registry: RegistryPort;
   /** The Subscribe streams this replica holds, fed by its tail of the fan-out events. */
   readonly hub: NoticeHub;
+  /** Bounds the Postgres reads of Subscribe streams, so a wave of reconnects cannot drain the pool. */
+  readonly streamReads: ReadGate;
   readonly audit: AuditRecorder;
   /** Presence hook: told when a Subscribe stream opens and when it ends (domain/stream-hooks.ts). */
   readonly streamHooks: StreamHooks;
@@ -43,6 +52,7 @@ export async function createNotificationContext(
     db,
     registry: connectRegistry(config.registryAddr),
     hub: new NoticeHub(),
+    streamReads: new ReadGate(SUBSCRIBE_READS),
     audit: createAuditRecorder(bus, config.busPrefix, 'notification', logger),
     streamHooks: presenceStreamHooks(presence, logger),
     presence,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NoticeKind } from '#gen/lgsp/notification/v1/resources_pb.js';
 import type { Subscription } from '#lib/bus/bus.js';
 import { reasonOf } from '../../../test/support/errors.js';
+import { EVENT_ACK_WAIT_MS } from '../src/consumers/transfer-events.js';
 import type { NotificationContext } from '../src/context.js';
 import { createNotices } from '../src/domain/notices.js';
 import {
@@ -69,7 +70,7 @@ describe('replicas', () => {
   it('notifies 500 recipients of one transfer, each on whichever replica holds its stream', async () => {
     const apps = Array.from({ length: 500 }, () => newApp());
     const streams = apps.map((app, i) => subscribe(i % 2 === 0 ? a : b, app));
-    await Promise.all(streams.map((s) => s.ready(30_000)));
+    await Promise.all(streams.map((s) => s.ready(60_000)));
     const bus = await cluster.bus();
 
     // Baseline in the same run: the same 500 events published to JetStream and read back by a tail.
@@ -135,7 +136,7 @@ describe('replicas', () => {
       .executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(500);
     expect(elapsedMs).toBeLessThan(10_000);
-  }, 90_000);
+  }, 120_000);
 
   it('loses nothing when a replica stops under subscribed apps: they resume on another', async () => {
     const victim = await cluster.start();
@@ -200,9 +201,10 @@ describe('replicas', () => {
     await sleep(250);
     await victim.close();
     await producer;
+    // An event on its way to the stopped replica when it stopped goes to another after the ack wait.
     await until(
       () => apps.every((app) => received.get(app.appId)!.length >= perApp),
-      20_000,
+      EVENT_ACK_WAIT_MS + 15_000,
       'every app to have every notice',
     );
     stopping = true;
@@ -213,5 +215,5 @@ describe('replicas', () => {
         Array.from({ length: perApp }, (_, i) => BigInt(i + 1)),
       );
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -14,7 +14,7 @@ import { streamName, subjectOf } from '#lib/infra.js';
 import type { NotificationContext } from '../context.js';
 import { APP_ID } from '../domain/ids.js';
 import { createOne, type NoticeSink } from './group-commit.js';
-import { decode, expiring } from './transfer-events.js';
+import { decode, EVENT_ACK_WAIT_MS, expiring } from './transfer-events.js';
 
 export const CREDENTIAL_DURABLE = 'notification-credential-expiring';
 
@@ -32,6 +32,7 @@ export async function followExpiringCredentials(
       durable: CREDENTIAL_DURABLE,
       filterSubjects: [subjectOf(prefix, 'auth', 'credential', 'expiring')],
       deliverFrom: 'new',
+      ackWaitMs: EVENT_ACK_WAIT_MS,
     },
     (msg) => noticeOfExpiringCredential(ctx, msg, sink),
     { concurrency: 16 },

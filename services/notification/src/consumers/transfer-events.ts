@@ -20,6 +20,13 @@ import { createOne, type NoticeSink } from './group-commit.js';
 
 /** Events in hand at once per replica; their notices are committed together (group-commit.ts). */
 export const EVENT_CONCURRENCY = 256;
+/**
+ * An event a replica took but never acknowledged (it died, or stopped while
+ * the event was on its way to it) goes to another replica after this long.
+ * Handling one takes milliseconds, so this bounds the delay a lost replica
+ * adds to a notice.
+ */
+export const EVENT_ACK_WAIT_MS = 10_000;
 /** A notice kept past its delivery's deadline or its credential's expiry is of no use; but never less than this. */
 const MIN_LIFETIME_MS = 60_000;
 
@@ -42,6 +49,7 @@ export async function followTransferEvents(
       durable: transferDurables.offers,
       filterSubjects: [subjectOf(prefix, 'transfer', 'offered', '*')],
       deliverFrom: 'new',
+      ackWaitMs: EVENT_ACK_WAIT_MS,
     },
     (msg) => noticeOfOffer(ctx, msg, sink),
     { concurrency: EVENT_CONCURRENCY },
@@ -52,6 +60,7 @@ export async function followTransferEvents(
       durable: transferDurables.status,
       filterSubjects: [subjectOf(prefix, 'transfer', 'status', '*')],
       deliverFrom: 'new',
+      ackWaitMs: EVENT_ACK_WAIT_MS,
     },
     (msg) => noticeOfStatusChange(ctx, msg, sink),
     { concurrency: EVENT_CONCURRENCY },

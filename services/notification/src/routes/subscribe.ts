@@ -24,14 +24,14 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
-import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type {
   NotificationService,
   SubscribeRequest,
   SubscribeResponseSchema,
 } from '#gen/lgsp/notification/v1/notification_service_pb.js';
 import type { Notice } from '#gen/lgsp/notification/v1/resources_pb.js';
-import { OutOfRangeError } from '#lib/errors.js';
+import { DomainError, OutOfRangeError, UnavailableError } from '#lib/errors.js';
 import type { NotificationContext } from '../context.js';
 import { type NoticeCounts, noticeCounts, unackedNotices } from '../db/notices.js';
 import { noticeKinds, toNotice } from '../db/rows.js';
@@ -62,12 +62,13 @@ async function* subscribe(
   const input = checkSubscribe(req);
   const appId = caller.appId;
   const signal = handlerCtx.signal;
+  const reads = ctx.streamReads;
   const inbox = new StreamInbox(INBOX_LIMIT);
   const unregister = ctx.hub.register(appId, inbox);
   let streamClosed: ((end: StreamEnd) => Promise<void>) | undefined;
   let failed = false;
   try {
-    const counts = await noticeCounts(ctx.db, appId);
+    const counts = await reads.run(() => noticeCounts(ctx.db, appId), signal);
     if (input.after > counts.latest) {
       throw new OutOfRangeError(
         'AFTER_SEQUENCE_AHEAD',
@@ -87,7 +88,7 @@ async function* subscribe(
     });
 
     yield heartbeat(counts);
-    const reader = new NoticeReader(ctx, appId, input);
+    const reader = new NoticeReader(ctx, appId, input, signal);
     // Everything up to the latest sequence read above was committed before the replay's
     // queries ran: those that are not acknowledged are in it.
     yield* reader.fill(input.after, counts.latest + 1n);
@@ -98,7 +99,7 @@ async function* subscribe(
       if (signal.aborted) return;
       if (inbox.closed) throw shuttingDown();
       if (inbox.takeOverflow() || Date.now() >= nextBeat) {
-        const now = await noticeCounts(ctx.db, appId);
+        const now = await reads.run(() => noticeCounts(ctx.db, appId), signal);
         if (now.latest > cursor) {
           yield* reader.fill(cursor, now.latest + 1n);
           cursor = now.latest;
@@ -122,7 +123,14 @@ async function* subscribe(
     }
   } catch (error) {
     failed = true;
-    throw error;
+    if (signal.aborted) return;
+    if (error instanceof DomainError || error instanceof ConnectError) throw error;
+    // Postgres away or saturated: the client can only subscribe again, so say that.
+    ctx.logger.warn({ err: error, appId }, 'a Subscribe stream failed reading notices');
+    throw new UnavailableError(
+      'NOTICES_UNAVAILABLE',
+      'the notices could not be read just now; subscribe again with after_sequence set to the last sequence you saw',
+    );
   } finally {
     unregister();
     if (streamClosed !== undefined) {
@@ -159,6 +167,7 @@ class NoticeReader {
     private readonly ctx: NotificationContext,
     private readonly appId: string,
     private readonly input: SubscribeInput,
+    private readonly signal: AbortSignal,
   ) {
     this.#kinds = new Set(input.kinds.map((k) => noticeKinds.toProto(k)));
   }
@@ -171,13 +180,17 @@ class NoticeReader {
   async *fill(after: bigint, before: bigint): AsyncGenerator<SubscribeResponseInit> {
     let from = after;
     for (;;) {
-      const rows = await unackedNotices(this.ctx.db, {
-        appId: this.appId,
-        after: from,
-        before,
-        kinds: this.input.kinds,
-        limit: PAGE,
-      });
+      const rows = await this.ctx.streamReads.run(
+        () =>
+          unackedNotices(this.ctx.db, {
+            appId: this.appId,
+            after: from,
+            before,
+            kinds: this.input.kinds,
+            limit: PAGE,
+          }),
+        this.signal,
+      );
       for (const row of rows) yield { event: { case: 'notice', value: toNotice(row) } };
       if (rows.length < PAGE) return;
       from = BigInt(rows[rows.length - 1]!.sequence);
