@@ -18,15 +18,7 @@ import { AppKind, GrantAction } from '#gen/lgsp/registry/v1/resources_pb.js';
 import { asAdmin as asRegistryAdmin } from '../../../test/support/callers.js';
 import { expectCode, reasonOf, violatedFields } from '../../../test/support/errors.js';
 import { startTestRegistry } from '../../registry/test/support.js';
-import {
-  asAdmin,
-  asUnitAdmin,
-  asUser,
-  type CallOptions,
-  historyOf,
-  INTERVAL_MS,
-  waitFor,
-} from './presence.support.js';
+import { asAdmin, asUnitAdmin, asUser, type CallOptions, historyOf, waitFor } from './presence.support.js';
 import { asApp, NotificationCluster, type Replica, subscribe } from './support.js';
 
 const U1 = '000.00.03.H26';
@@ -77,7 +69,8 @@ async function grantSend(subject: TestApp, object: { appId: string } | { unitCod
 beforeAll(async () => {
   registry = await startTestRegistry();
   cluster = new NotificationCluster({
-    presenceIntervalMs: INTERVAL_MS,
+    // Long: the single heartbeats below must hold their apps online for the whole suite.
+    presenceIntervalMs: 10 * 60_000,
     registryAddr: new URL(registry.running.url).host,
   });
   replica = await cluster.start();

@@ -57,7 +57,8 @@ async function startChildReplica(): Promise<{ process: ChildProcess; url: string
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the child replica did not start within 20 s')), 20_000);
+    // A fresh process compiles the service first: slow on a busy machine.
+    const timer = setTimeout(() => reject(new Error('the child replica did not start within 60 s')), 60_000);
     proc.once('exit', (code) => reject(new Error(`the child replica exited (${code})`)));
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const match = /"url":"(http:\/\/[^"]+)"/.exec(line);
@@ -104,7 +105,8 @@ it('an app subscribed through a killed replica goes offline within three interva
   const detectedAfter = offline.since - killedAt;
   // The killed replica renewed its proof of life at most an interval before it died.
   expect(detectedAfter).toBeGreaterThanOrEqual(TIMEOUT_MS - INTERVAL_MS - 100);
-  expect(detectedAfter).toBeLessThanOrEqual(TIMEOUT_MS + survivor.ctx.presence.sweepMs + 200);
+  // A timeout and a sweep, and what a busy machine adds to timers.
+  expect(detectedAfter).toBeLessThanOrEqual(TIMEOUT_MS + survivor.ctx.presence.sweepMs + 500);
   expect(offline.replica).toBe(survivor.ctx.config.replicaId);
   expect(offline.streams).toEqual({});
 
@@ -127,4 +129,4 @@ it('an app subscribed through a killed replica goes offline within three interva
   console.info(
     `presence: killed replica's app seen offline ${detectedAfter} ms after SIGKILL (timeout ${TIMEOUT_MS} ms)`,
   );
-}, 60_000);
+}, 120_000);

@@ -106,7 +106,8 @@ describe('heartbeats', () => {
       `presence: heartbeats stopped, offline ${detectedAfter} ms after the last (timeout ${TIMEOUT_MS} ms)`,
     );
     expect(detectedAfter).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
-    expect(detectedAfter).toBeLessThanOrEqual(TIMEOUT_MS + one.ctx.presence.sweepMs + 150);
+    // A timeout and a sweep, and what a busy machine adds to timers.
+    expect(detectedAfter).toBeLessThanOrEqual(TIMEOUT_MS + one.ctx.presence.sweepMs + 300);
 
     await waitFor(async () => (await historyOf(one, app.appId)).length === 2, 2_000, 'the offline row');
     const [online, offline] = await historyOf(one, app.appId);
