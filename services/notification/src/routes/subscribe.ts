@@ -125,11 +125,11 @@ async function* subscribe(
     failed = true;
     if (signal.aborted) return;
     if (error instanceof DomainError || error instanceof ConnectError) throw error;
-    // Postgres away or saturated: the client can only subscribe again, so say that.
-    ctx.logger.warn({ err: error, appId }, 'a Subscribe stream failed reading notices');
+    // Postgres away or saturated, most likely: the client can only subscribe again, so say that.
+    ctx.logger.warn({ err: error, appId }, 'a Subscribe stream failed');
     throw new UnavailableError(
       'NOTICES_UNAVAILABLE',
-      'the notices could not be read just now; subscribe again with after_sequence set to the last sequence you saw',
+      'the notice stream could not go on just now; subscribe again with after_sequence set to the last sequence you saw',
     );
   } finally {
     unregister();
