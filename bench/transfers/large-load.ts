@@ -1,5 +1,6 @@
 /**
- * The large transfer, in a worker thread: its content (seed 2) is made on the
+ * The large transfer, in a child process of its own (worker.ts, runInChild),
+ * so that the servers' process holds the servers alone: its content (seed 2) is made on the
  * fly in 1 MiB pieces as the upload stream takes them, and hashed on the fly
  * as the download stream brings them, so the client never holds it whole.
  *
@@ -37,11 +38,11 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     (globalThis as { gc?: () => void }).gc?.();
     await port.ready();
     const memory = new MemorySampler(100);
-    const clientHeapRiseBytes: Record<string, number> = {};
+    const clientRssRiseBytes: Record<string, number> = {};
     let current: string | undefined;
     const phase = (name: string) => {
       const ended = memory.nextPhase();
-      if (current !== undefined) clientHeapRiseBytes[current] = ended.isolate;
+      if (current !== undefined) clientRssRiseBytes[current] = ended.rss;
       current = name;
       port.phase(name);
     };
@@ -73,7 +74,7 @@ export async function runLarge(spec: LargeSpec, port: WorkerPort): Promise<Large
     }
     phase('done');
     memory.stop();
-    return { legs, gatewayTransferMs, clientHeapRiseBytes, calls: Object.fromEntries(counts) };
+    return { legs, gatewayTransferMs, clientRssRiseBytes, calls: Object.fromEntries(counts) };
   } finally {
     for (const client of [source, recipient, sourceDirect, recipientDirect]) client.close();
   }

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { type CpuSample, cpuSample, otherLoadSince, ownCpuMsSince } from '../cpu.js';
-import { runInWorker } from '../worker.js';
+import { runInChild, runInWorker } from '../worker.js';
 import { MiB } from './content.js';
 import type { SuiteContext } from './context.js';
 import { growthText, mbPerS, pct, sizeText } from './format.js';
@@ -60,13 +60,12 @@ export async function largeTransfer(context: SuiteContext): Promise<LargeReport>
       sha256: prepared.sha256,
       paths: ['gateway', 'direct'],
     };
-    const { result } = await runInWorker<LargeResult>(LARGE_MODULE, spec, limitMs, {
+    const { result } = await runInChild<LargeResult>(LARGE_MODULE, spec, limitMs, {
       onReady: async () => {
         await steadyRss();
         phases.begin();
       },
-      onPhase: (name) => phases.enter(name),
-      onEnd: () => phases.enter('done'),
+      onPhase: (name, cpuMs) => phases.enter(name, cpuMs),
     });
     const memory = phases.end();
     const legs: LargeLegReport[] = result.legs.map((l) => {
@@ -81,7 +80,7 @@ export async function largeTransfer(context: SuiteContext): Promise<LargeReport>
         processCpuMsPerMiB: phase === undefined ? null : phase.processCpuMs / (l.bytes / MiB),
         rssRiseBytes: phase?.rise.rss ?? null,
         serverHeapRiseBytes: phase?.rise.isolate ?? null,
-        clientHeapRiseBytes: result.clientHeapRiseBytes[l.leg] ?? null,
+        clientRssRiseBytes: result.clientRssRiseBytes[l.leg] ?? null,
         sqlStatements: phase?.sqlStatements ?? null,
         busMessages: phase?.busMessages ?? null,
       };
@@ -111,7 +110,7 @@ export async function largeTransfer(context: SuiteContext): Promise<LargeReport>
         peakRssBytes: memory.peak.rss,
         growthBytes: memory.rise.rss,
         serverHeapRiseBytes: memory.rise.isolate,
-        clientHeapRiseBytes: Math.max(0, ...Object.values(result.clientHeapRiseBytes)),
+        clientRssRiseBytes: Math.max(0, ...Object.values(result.clientRssRiseBytes)),
         samples: memory.samples,
         limitBytes: MEMORY_LIMIT_BYTES,
         pass: memory.rise.rss <= MEMORY_LIMIT_BYTES,
@@ -213,7 +212,7 @@ async function largeProfiles(
   };
   let switching = Promise.resolve();
   try {
-    await runInWorker<LargeResult>(
+    await runInChild<LargeResult>(
       LARGE_MODULE,
       spec,
       LARGE_FIXED_ALLOWANCE_MS + (2 * bytes) / LARGE_SLOWEST_BYTES_PER_MS,
@@ -262,23 +261,35 @@ interface PhaseMeasure {
  */
 class PhaseMeter {
   #sampler: MemorySampler | undefined;
-  #current: { name: string; elu: EventLoopUtilization; cpu: CpuSample; sql: number; bus: number } | undefined;
+  #current:
+    | {
+        name: string;
+        elu: EventLoopUtilization;
+        cpu: CpuSample;
+        clientCpuMs: number;
+        sql: number;
+        bus: number;
+      }
+    | undefined;
   readonly #done = new Map<string, PhaseMeasure>();
 
   begin(): void {
     this.#sampler = new MemorySampler(100);
   }
 
-  enter(name: string): void {
+  /** A phase begins; `clientCpuMs` is the client process's CPU time so far, which is not another process's load. */
+  enter(name: string, clientCpuMs: number): void {
     const sampler = this.#sampler;
     if (sampler === undefined) return;
     const rise = sampler.nextPhase();
     const current = this.#current;
     if (current !== undefined) {
       const cpu = cpuSample();
+      const machine = cpu.machineTotal - current.cpu.machineTotal;
+      const client = clientCpuMs - current.clientCpuMs;
       this.#done.set(current.name, {
         serverBusy: performance.eventLoopUtilization(current.elu).utilization,
-        otherLoad: otherLoadSince(current.cpu, cpu),
+        otherLoad: Math.max(0, otherLoadSince(current.cpu, cpu) - (machine > 0 ? client / machine : 0)),
         processCpuMs: ownCpuMsSince(current.cpu, cpu),
         rise,
         sqlStatements: sqlCounts().statements - current.sql,
@@ -289,6 +300,7 @@ class PhaseMeter {
       name,
       elu: performance.eventLoopUtilization(),
       cpu: cpuSample(),
+      clientCpuMs,
       sql: sqlCounts().statements,
       bus: busCounts().published,
     };

@@ -94,9 +94,9 @@ export function limitFindings(
         target: target.what,
         findings: large.legs.map(
           (l) =>
-            `${l.leg}: RSS rose by ${growthText(l.rssRiseBytes)}; heap in use and buffers ` +
-            `${growthText(l.serverHeapRiseBytes)} in the servers' isolate (main thread), ` +
-            `${growthText(l.clientHeapRiseBytes)} in the client's (worker).`,
+            `${l.leg}: the mesh process's RSS rose by ${growthText(l.rssRiseBytes)}, the heap in use and ` +
+            `buffers of its servers' isolate (main thread) by ${growthText(l.serverHeapRiseBytes)}; the client ` +
+            `process's RSS by ${growthText(l.clientRssRiseBytes)}.`,
         ),
       });
     }
@@ -262,7 +262,8 @@ function loopFinding(leg: LargeLegReport): string {
   return (
     `${capitalised(leg.leg)}: the main thread was busy ${pct(leg.serverBusy)} of the leg, ` +
     `${ms(mainMsPerMiB)} per MiB (a ceiling near ${mainCeiling.toFixed(0)} MB/s for one event loop); ` +
-    `the process used ${ms(leg.processCpuMsPerMiB)} of CPU per MiB on all threads (client included).`
+    `the mesh process used ${ms(leg.processCpuMsPerMiB)} of CPU per MiB on all its threads (the client runs in a ` +
+    'process of its own).'
   );
 }
 

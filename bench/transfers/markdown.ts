@@ -137,20 +137,21 @@ function largeMarkdown(large: LargeReport): string[] {
       'the bytes arrive, and confirms. First through the gateway, every call signed; then again with the two ' +
       'streams going straight to the storage service (a peer\u2019s caller entry instead of a signature; the ' +
       'control calls still through the gateway) as a reference. MB/s: 10^6 bytes per second, from opening the ' +
-      'stream to its answer (up) or its end (down). Main thread and CPU: as for the transfers above, over each leg.',
+      'stream to its answer (up) or its end (down). The client runs in a child process of its own: the main ' +
+      'thread, the CPU and the memory below are the mesh\u2019s alone.',
     '',
   ];
   if (large.failure !== undefined) lines.push(`**Failed:** ${large.failure}`, '');
   if (large.legs.length > 0) {
     lines.push(
-      '| leg | MB/s | seconds | main thread busy | main thread per MiB | process CPU per MiB | SQL statements | bus messages | RSS rise | servers\u2019 heap + buffers rise | client\u2019s heap + buffers rise | other load |',
+      '| leg | MB/s | seconds | main thread busy | main thread per MiB | mesh process CPU per MiB | SQL statements | bus messages | mesh RSS rise | servers\u2019 heap + buffers rise | client process RSS rise | other load |',
       '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
       ...large.legs.map((l) => {
         const mainPerMiB = l.serverBusy === null ? null : (l.serverBusy * l.ms) / (l.bytes / MiB);
         return (
           `| ${l.leg} | ${l.mbPerS.toFixed(1)} | ${(l.ms / 1000).toFixed(2)} | ${l.serverBusy === null ? '—' : pct(l.serverBusy)} | ` +
           `${mainPerMiB === null ? '—' : ms(mainPerMiB)} | ${l.processCpuMsPerMiB === null ? '—' : ms(l.processCpuMsPerMiB)} | ` +
-          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growthText(l.rssRiseBytes)} | ${growthText(l.serverHeapRiseBytes)} | ${growthText(l.clientHeapRiseBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
+          `${l.sqlStatements ?? '—'} | ${l.busMessages ?? '—'} | ${growthText(l.rssRiseBytes)} | ${growthText(l.serverHeapRiseBytes)} | ${growthText(l.clientRssRiseBytes)} | ${l.otherLoad === null ? '—' : pct(l.otherLoad)} |`
         );
       }),
       '',
@@ -214,14 +215,14 @@ function largeMarkdown(large: LargeReport): string[] {
   if (large.memory !== null) {
     const m = large.memory;
     lines.push(
-      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — during the four legs the process\u2019s RSS rose by at most ` +
+      `**Memory: ${m.pass ? 'PASS' : 'FAIL'}** — during the four legs the mesh process\u2019s RSS rose by at most ` +
         `${growthText(m.growthBytes)} above any earlier reading of the transfer (limit +${sizeText(m.limitBytes)}): ` +
         `it was ${sizeText(m.startRssBytes)} once the client was ready and the RSS steady, and peaked at ` +
-        `${sizeText(m.peakRssBytes)} (${m.samples} samples, every 100 ms and at each leg\u2019s ends). The mesh and ` +
-        'the client share this process (the client in a worker thread), so the RSS counts both ends of every ' +
-        `stream; apart, the servers\u2019 isolate (main thread) rose by at most ${growthText(m.serverHeapRiseBytes)} ` +
-        'of heap in use and buffers (garbage not yet collected included), and the client\u2019s (worker) by at most ' +
-        `${growthText(m.clientHeapRiseBytes)}.`,
+        `${sizeText(m.peakRssBytes)} (${m.samples} samples, every 100 ms and at each leg\u2019s ends). The client ` +
+        'runs in a child process of its own, so this is the servers\u2019 process alone (the gateway, every service ' +
+        'and, with PGlite, the database, as the embedded mode runs them); of it, the servers\u2019 isolate (main ' +
+        `thread) rose by at most ${growthText(m.serverHeapRiseBytes)} of heap in use and buffers (garbage not yet ` +
+        `collected included). The client process\u2019s RSS rose by at most ${growthText(m.clientRssRiseBytes)}.`,
       '',
     );
   }

@@ -125,11 +125,12 @@ export interface LargeLegReport {
   readonly otherLoad: number | null;
   /** CPU milliseconds of the whole process per MiB carried. */
   readonly processCpuMsPerMiB: number | null;
-  /** Largest rise of the process's RSS during the leg over any earlier reading of the transfer. */
+  /** Largest rise of the mesh process's RSS during the leg over any earlier reading of the transfer. */
   readonly rssRiseBytes: number | null;
-  /** The same for heap in use plus buffers of the servers' isolate (main thread) and of the client's (worker). */
+  /** The same for the heap in use plus buffers of the servers' isolate (the mesh's main thread). */
   readonly serverHeapRiseBytes: number | null;
-  readonly clientHeapRiseBytes: number | null;
+  /** The same for the RSS of the client's process. */
+  readonly clientRssRiseBytes: number | null;
   /** SQL statements and bus messages the servers issued during the leg. */
   readonly sqlStatements: number | null;
   readonly busMessages: number | null;
@@ -159,11 +160,11 @@ export interface LargeReport {
   readonly memory: {
     readonly startRssBytes: number;
     readonly peakRssBytes: number;
-    /** Largest rise of the RSS over any earlier reading of the transfer (memory.ts): what is bounded. */
+    /** Largest rise of the mesh process's RSS over any earlier reading of the transfer (memory.ts): what is bounded. */
     readonly growthBytes: number;
-    /** The same for heap in use plus buffers: the servers' isolate (main thread) and the client's (worker). */
+    /** The same for the servers' isolate (heap in use plus buffers), and for the client process's RSS. */
     readonly serverHeapRiseBytes: number;
-    readonly clientHeapRiseBytes: number;
+    readonly clientRssRiseBytes: number;
     readonly samples: number;
     readonly limitBytes: number;
     readonly pass: boolean;

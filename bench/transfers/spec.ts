@@ -108,8 +108,8 @@ export interface LargeResult {
   readonly legs: readonly LegResult[];
   /** CreateTransfer to ConfirmDelivery of the transfer through the gateway. */
   readonly gatewayTransferMs: number;
-  /** Per leg, the peak growth of the client's isolate (heap in use plus buffers) over its start. */
-  readonly clientHeapRiseBytes: Readonly<Record<string, number>>;
+  /** Per leg, the largest rise of the client process's RSS (it runs in a child process of its own). */
+  readonly clientRssRiseBytes: Readonly<Record<string, number>>;
   readonly calls: Readonly<Record<string, number>>;
 }
 
