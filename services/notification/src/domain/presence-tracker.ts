@@ -291,11 +291,6 @@ export class PresenceTracker {
     return { record, openStreams, lastSeen: byStream ? now : record.lastSeen };
   }
 
-  /** Streams this replica holds now. */
-  get heldStreams(): number {
-    return this.#holds.size;
-  }
-
   // -------------------------------------------------------------------------
   // Background work
 
