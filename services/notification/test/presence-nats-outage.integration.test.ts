@@ -93,7 +93,8 @@ beforeAll(async () => {
   cluster = new NotificationCluster({ presenceIntervalMs: INTERVAL_MS, natsUrl: nats.url });
   one = await cluster.start();
   two = await cluster.start();
-});
+  // A private nats-server and two replicas: slow to start when the suite shares a busy machine.
+}, 180_000);
 
 afterAll(async () => {
   await cluster?.close().catch(() => undefined);
@@ -185,4 +186,4 @@ it('is right again after NATS comes back from an outage longer than the timeout'
   const pollingHistory = await wellFormed(one, polling.appId);
   console.info(`presence across a NATS outage: ${streamHistory.join(', ')} | ${pollingHistory.join(', ')}`);
   expect(pollingHistory[0]).toBe('online/heartbeat');
-}, 90_000);
+}, 180_000);
