@@ -2,9 +2,9 @@
  * The send flow (Art. 8) and the receive flow (Art. 9) as an agency's system
  * runs them through the gateway (docs/transfers.md), with every answer
  * checked. The source sends; each recipient app runs a receiver that polls
- * ListPendingDeliveries — the notification service that would push offers to
- * apps is not built yet, so polling is what a real client does today — and
- * accepts, fetches, checks and confirms what it finds.
+ * ListPendingDeliveries — what every client can do, whatever its protocol
+ * (a receiver on the notification service's Subscribe stream is not written
+ * yet) — and accepts, fetches, checks and confirms what it finds.
  *
  * A sender and the receiver of its delivery meet in `Rendezvous`: the
  * receiver may see a delivery before the sender has even read the

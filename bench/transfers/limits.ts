@@ -173,7 +173,7 @@ function smallFindings(
           `${ms(costs.serverMsPerTransfer)} (${pct(costs.pollServerMsPerTransfer / costs.serverMsPerTransfer)})` +
           (costs.pollServerMsPerTransfer / costs.serverMsPerTransfer < MINOR_SHARE
             ? ': a minor part of the cost.'
-            : ': a large part of the cost, which a push of offers (the notification service) would save.')),
+            : ': a large part of the cost, which a receiver on the Subscribe stream of NEW_DELIVERY notices would save.')),
   );
   findings.push(
     `Where the p50 of ${ms(summary.latencyMs.p50)} went (mean per stage): ` +

@@ -19,6 +19,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { Bus } from '#lib/bus/bus.js';
 import { PglitePool } from '#lib/db/pglite-pool.js';
+import { SERVICES } from '../mesh.js';
 
 export interface SqlCounts {
   readonly statements: number;
@@ -60,20 +61,26 @@ let installed = false;
 /** Schema names look like `<prefix><service>`; the prefix is stripped to name the service. */
 let schemaPrefix = '';
 
-const SCHEMA = /"([A-Za-z0-9_]+)"\./;
+/** Quoted names followed by a dot: schemas (kysely qualifies every table), but also table aliases. */
+const QUALIFIER = /"([A-Za-z0-9_]+)"\./g;
+const SERVICE_NAMES = new Set<string>(SERVICES);
+
+/** The service whose schema the statement names first: `other` for none (transaction control). */
+function serviceOf(statement: string): string {
+  for (const match of statement.matchAll(QUALIFIER)) {
+    const name = match[1]!;
+    if (!name.startsWith(schemaPrefix)) continue;
+    const service = name.slice(schemaPrefix.length);
+    if (SERVICE_NAMES.has(service)) return service;
+  }
+  return 'other';
+}
 
 function countStatement(text: unknown): void {
   const statement = typeof text === 'string' ? text : ((text as { text?: string } | null)?.text ?? '');
   sql.count++;
   if (/^\s*begin\b/i.test(statement)) sql.transactions++;
-  const schema = SCHEMA.exec(statement)?.[1];
-  sql.add(
-    schema === undefined
-      ? 'other'
-      : schema.startsWith(schemaPrefix)
-        ? schema.slice(schemaPrefix.length)
-        : schema,
-  );
+  sql.add(serviceOf(statement));
 }
 
 /** Times a call's promise, if it returns one, into the statement time. */

@@ -148,8 +148,9 @@ function NOTES(settings: Settings): string[] {
       'SHA-256 and ConfirmDelivery with it. Latency: from the start of CreateTransfer to the answer of ' +
       `ConfirmDelivery. ${settings.concurrency} transfers in flight, each to the next of ${settings.receivers} ` +
       `recipient apps in other units; each recipient app runs one receiver that polls again at once after a poll ` +
-      `that found something new, else after ${settings.pollMs} ms (the notification service that would push ` +
-      'offers is not built yet: polling is what a real client does today).',
+      `that found something new, else after ${settings.pollMs} ms: polling works for every client (a receiver ` +
+      'on the notification service\u2019s Subscribe stream of NEW_DELIVERY notices is not measured yet; the ' +
+      'notices themselves are made for every transfer all the same, and counted in its costs).',
     'Everything runs in one process: the servers (and PGlite) on the main thread, the clients in a worker ' +
       'thread. Server and client busy are those two threads\u2019 event-loop utilisation. The bus and filesystem ' +
       'baselines run in a worker alone, with the same closed loop and the same bytes; with the in-process bus, ' +
