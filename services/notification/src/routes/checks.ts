@@ -190,7 +190,8 @@ function durationSeconds(field: string, d: Duration | undefined, v: Violations):
   return Number(d.seconds) + d.nanos / 1e9;
 }
 
-function timestamp(field: string, t: Timestamp | undefined, v: Violations): Date | undefined {
+/** A timestamp field, checked to lie within the range protobuf allows. */
+export function timestamp(field: string, t: Timestamp | undefined, v: Violations): Date | undefined {
   if (t === undefined) return undefined;
   if (
     t.nanos < 0 ||

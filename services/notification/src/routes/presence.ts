@@ -9,7 +9,7 @@
  * (their unit's apps only) and administrators (everything).
  */
 import { create } from '@bufbuild/protobuf';
-import { durationFromMs, type Timestamp, timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { durationFromMs, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { type Caller, CallerKind, type Party, PartySchema } from '#gen/lgsp/common/v1/common_pb.js';
 import type {
@@ -35,13 +35,12 @@ import {
   presenceStates,
 } from '../domain/presence.js';
 import type { PresenceTracker } from '../domain/presence-tracker.js';
+import { timestamp } from './checks.js';
 
 export const PRESENCE_DEFAULT_PAGE = 100;
 export const PRESENCE_MAX_PAGE = 500;
 export const CLIENT_VERSION_MAX = 100;
 /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range a Timestamp may hold. */
-const TIMESTAMP_MIN_SECONDS = -62_135_596_800n;
-const TIMESTAMP_MAX_SECONDS = 253_402_300_799n;
 
 export function presenceRoutes(ctx: NotificationContext): Partial<ServiceImpl<typeof NotificationService>> {
   const presence = ctx.presence;
@@ -397,20 +396,6 @@ function pageSizeOf(pageSize: number, v: Violations): number {
     return PRESENCE_DEFAULT_PAGE;
   }
   return pageSize === 0 ? PRESENCE_DEFAULT_PAGE : pageSize;
-}
-
-function timestamp(field: string, t: Timestamp | undefined, v: Violations): Date | undefined {
-  if (t === undefined) return undefined;
-  if (
-    t.nanos < 0 ||
-    t.nanos > 999_999_999 ||
-    t.seconds < TIMESTAMP_MIN_SECONDS ||
-    t.seconds > TIMESTAMP_MAX_SECONDS
-  ) {
-    v.add(field, 'is not a valid timestamp', 'TIMESTAMP_FORMAT');
-    return undefined;
-  }
-  return timestampDate(t);
 }
 
 // Page tokens are opaque to clients: base64url of a small JSON object.
