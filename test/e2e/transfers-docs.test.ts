@@ -1,18 +1,9 @@
-/**
- * docs/transfers.md, run as written: the JSON walkthrough (bash, curl,
- * openssl, jq and clients/shell/lgsp-call) against a mesh with the default
- * request limit, and the gRPC signing helper, whose headers a grpc-js call
- * must be able to use as they are. The tools are required: without them the
- * suite fails, it never skips.
- */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ROOT, run, ShellDoc } from './docs.support.js';
 import { callUnary } from './support.js';
 import {
   type App,
@@ -25,16 +16,13 @@ import {
   Platform,
 } from './transfers.support.js';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const DOC = readFileSync(join(ROOT, 'docs/transfers.md'), 'utf8');
+const DOC = new ShellDoc('docs/transfers.md');
 
 let platform: Platform;
 let scratch: string;
 
 beforeAll(async () => {
-  const missing: string[] = [];
-  for (const tool of [
+  await DOC.requireTools([
     'bash',
     'curl',
     'openssl',
@@ -46,11 +34,7 @@ beforeAll(async () => {
     'wc',
     'sed',
     'mktemp',
-  ]) {
-    await run('bash', ['-c', 'command -v "$1"', 'probe', tool]).catch(() => missing.push(tool));
-  }
-  if (missing.length > 0)
-    throw new Error(`docs/transfers.md needs these tools on PATH: ${missing.join(', ')}`);
+  ]);
   platform = await Platform.start({ readMaxBytes: 4 * 1024 * 1024 });
   scratch = mkdtempSync(join(tmpdir(), 'lgsp-transfers-docs-'));
 });
@@ -60,32 +44,8 @@ afterAll(async () => {
   await platform?.close();
 });
 
-/** The first ```sh block after `heading`. */
-function block(heading: string): string {
-  const at = DOC.indexOf(heading);
-  if (at < 0) throw new Error(`docs/transfers.md has no "${heading}"`);
-  const found = /```sh\n([\s\S]*?)```/.exec(DOC.slice(at))?.[1];
-  if (found === undefined) throw new Error(`no sh block after "${heading}"`);
-  return found;
-}
-
 it('runs the JSON walkthrough as written and gets the answers it shows', async () => {
-  const { stdout } = await run(
-    'bash',
-    ['-euo', 'pipefail', '-c', block('## Walkthrough over Connect JSON')],
-    {
-      cwd: ROOT,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: scratch,
-        TMPDIR: scratch,
-        GW: platform.url,
-        ADMIN_ENV: platform.mesh.adminEnvFile,
-      },
-      timeout: 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+  const { stdout } = await DOC.runBlock('## Walkthrough over Connect JSON', platform, scratch);
   const lines = stdout.split('\n');
   // Every answer the document shows after a command, in its order (times aside).
   const shown = [
@@ -124,7 +84,7 @@ it('runs the JSON walkthrough as written and gets the answers it shows', async (
   });
   // Every shown answer is also written in the document, as a comment under its command.
   for (const expected of shown) {
-    if (typeof expected === 'string') expect(DOC).toContain(`# ${expected}`);
+    if (typeof expected === 'string') expect(DOC.text).toContain(`# ${expected}`);
   }
 }, 90_000);
 
@@ -141,7 +101,7 @@ it('signs gRPC calls as the document does: the gateway takes the headers grpc_he
   );
 
   const headersFor = async (method: string, json: unknown) => {
-    const script = `${block('## The same over gRPC')}\ngrpc_headers "$0" "$1" "$2"`;
+    const script = `${DOC.block('## The same over gRPC')}\ngrpc_headers "$0" "$1" "$2"`;
     const { stdout } = await run(
       'bash',
       ['-euo', 'pipefail', '-c', script, envFile, method, JSON.stringify(json)],
