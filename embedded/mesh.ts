@@ -157,7 +157,10 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
     const notificationConfig: NotificationConfig = {
       ...loadNotificationConfig({}),
       ...configFor('notification'),
+      masterKey,
       registryAddr: hostPort(registry.url),
+      // The embedded mesh is for one machine: its apps' webhooks are often on it too.
+      webhookAllowLoopback: true,
     };
     const notification = await startService(notificationModule, notificationConfig, shared);
     stack.push(() => notification.close());

@@ -103,6 +103,11 @@ export class EnvReader {
     return new Uint8Array(key);
   }
 
+  /** Records a problem found by a check of the caller's own, reported with the rest by `done()`. */
+  report(problem: string): void {
+    this.#problems.push(problem);
+  }
+
   /** Throws one `ConfigError` listing every problem found. */
   done(): void {
     if (this.#problems.length > 0) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { checkNetworks } from './domain/webhook-address.js';
 
 export const NOTIFICATION_DEFAULT_PORT = 7105;
 
@@ -27,11 +28,33 @@ export interface NotificationConfig extends BaseConfig {
   readonly presenceKvReplicas: number;
   /** This replica's name in presence and the connection history: unique per process start. */
   readonly replicaId: string;
+  /** Seals the webhooks' signing secrets at rest (the same key the auth and storage services use). */
+  readonly masterKey: Uint8Array;
+  /** How long one webhook call may take, answer included. */
+  readonly webhookTimeoutMs: number;
+  /** Calls per notice and webhook before it is parked (MAX_ATTEMPTS). */
+  readonly webhookMaxAttempts: number;
+  /** Wait before the second call; doubled for each later one, capped at one hour. */
+  readonly webhookRetryBaseMs: number;
+  /** A webhook failing every call for this long is disabled. */
+  readonly webhookDisableAfterMs: number;
+  /** Webhook calls under way at once on each replica. */
+  readonly webhookConcurrency: number;
+  /** Whether webhooks may be called on loopback addresses (development only). */
+  readonly webhookAllowLoopback: boolean;
+  /** Private or reserved networks webhooks may nevertheless be called in, e.g. the provincial WAN. */
+  readonly webhookAllowedNetworks: readonly string[];
 }
 
 export function loadNotificationConfig(env: Env = process.env): NotificationConfig {
   const reader = new EnvReader(env);
   const base = readBaseConfig(reader, 'notification', NOTIFICATION_DEFAULT_PORT);
+  const networks = reader
+    .string('LGSP_WEBHOOK_ALLOWED_NETWORKS', '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const problem of checkNetworks(networks)) reader.report(`LGSP_WEBHOOK_ALLOWED_NETWORKS: ${problem}`);
   const config: NotificationConfig = {
     ...base,
     registryAddr: reader.string('REGISTRY_ADDR', '127.0.0.1:7101'),
@@ -47,6 +70,15 @@ export function loadNotificationConfig(env: Env = process.env): NotificationConf
     presenceIntervalMs: reader.int('LGSP_PRESENCE_INTERVAL_SECONDS', 30, { min: 1, max: 600 }) * 1000,
     presenceKvReplicas: reader.int('LGSP_PRESENCE_KV_REPLICAS', 1, { min: 1, max: 5 }),
     replicaId: replicaName(reader.string('LGSP_REPLICA_NAME', hostname())),
+    masterKey: reader.base64Key('LGSP_MASTER_KEY', 32) ?? new Uint8Array(0),
+    webhookTimeoutMs: reader.int('LGSP_WEBHOOK_TIMEOUT_SECONDS', 10, { min: 1, max: 60 }) * 1000,
+    webhookMaxAttempts: reader.int('LGSP_WEBHOOK_MAX_ATTEMPTS', 12, { min: 1, max: 50 }),
+    webhookRetryBaseMs: reader.int('LGSP_WEBHOOK_RETRY_BASE_MS', 30_000, { min: 10, max: 3_600_000 }),
+    webhookDisableAfterMs:
+      reader.int('LGSP_WEBHOOK_DISABLE_AFTER_SECONDS', DAY_SECONDS, { min: 1, max: 30 * DAY_SECONDS }) * 1000,
+    webhookConcurrency: reader.int('LGSP_WEBHOOK_CONCURRENCY', 16, { min: 1, max: 256 }),
+    webhookAllowLoopback: reader.bool('LGSP_WEBHOOK_ALLOW_LOOPBACK', false),
+    webhookAllowedNetworks: networks,
   };
   reader.done();
   return Object.freeze(config);

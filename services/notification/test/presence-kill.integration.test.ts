@@ -5,6 +5,7 @@
  * that replica it is online again; the history tells the whole story.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@connectrpc/connect';
@@ -53,6 +54,7 @@ async function startChildReplica(): Promise<{ process: ChildProcess; url: string
       LGSP_PRESENCE_INTERVAL_SECONDS: String(INTERVAL_MS / 1000),
       LGSP_REPLICA_NAME: 'doomed',
       REGISTRY_ADDR: '127.0.0.1:9',
+      LGSP_MASTER_KEY: randomBytes(32).toString('base64'),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -35,6 +35,9 @@ export { asApp, asService };
 
 export const UNIT = '000.00.03.H26';
 
+/** One master key for every replica of a suite, as pods share one Secret. */
+const TEST_MASTER_KEY = new Uint8Array(randomBytes(32));
+
 export type SubscribeInit = MessageInitShape<typeof SubscribeRequestSchema>;
 
 let appCounter = 0;
@@ -83,6 +86,9 @@ export class NotificationCluster {
       readMaxBytes: 1024 * 1024,
       // No registry unless a suite starts one: SendNotice then answers UNAVAILABLE.
       registryAddr: '127.0.0.1:9',
+      masterKey: TEST_MASTER_KEY,
+      // The suites' webhook receivers listen on loopback.
+      webhookAllowLoopback: true,
       ...this.overrides,
     };
   }

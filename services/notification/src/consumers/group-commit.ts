@@ -7,7 +7,7 @@
  * found to exist already), so the bus acks the event only then.
  */
 import type { NotificationContext } from '../context.js';
-import { createNotices, type NoticeDraft } from '../domain/notices.js';
+import { createNotices, type NoticeDraft, noticesCommitted } from '../domain/notices.js';
 
 /** Where a handler puts the notice an event makes. */
 export type NoticeSink = (draft: NoticeDraft) => Promise<void>;
@@ -16,7 +16,7 @@ export type NoticeSink = (draft: NoticeDraft) => Promise<void>;
 export function createOne(ctx: NotificationContext): NoticeSink {
   return async (draft) => {
     const created = await ctx.db.transaction().execute((trx) => createNotices(ctx, trx, [draft]));
-    if (created.length > 0) ctx.outbox.wake();
+    if (created.length > 0) noticesCommitted(ctx);
   };
 }
 
@@ -67,7 +67,7 @@ export class GroupCommit {
           batch.map((w) => w.draft),
         ),
       );
-      this.ctx.outbox.wake();
+      noticesCommitted(this.ctx);
       for (const w of batch) w.resolve();
     } catch (error) {
       if (batch.length === 1) {

@@ -10,8 +10,8 @@ import { followTransferEvents } from './transfer-events.js';
 /**
  * The notification service's background work: the live fan-out of notices to
  * this replica's streams, notices from transfer and credential events
- * (destination-offline.ts: DESTINATION_OFFLINE, Art. 5.9), and the sweep of
- * expired notices. The hub comes first when stopping: its
+ * (destination-offline.ts: DESTINATION_OFFLINE, Art. 5.9), the sweep of
+ * expired notices, and webhook calls (webhook-dispatch.ts). The hub comes first when stopping: its
  * streams end (their clients move to another replica) before the server
  * closes.
  */
@@ -26,5 +26,6 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
     await followExpiringCredentials(ctx, notices.add),
     await followDestinationOffline(ctx, notices.add),
     startNoticeSweep(ctx),
+    ctx.webhooks.start(),
   ];
 }

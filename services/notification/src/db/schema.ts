@@ -2,6 +2,7 @@
 import type { ColumnType } from 'kysely';
 import type { OutboxTable } from '#lib/db/outbox.js';
 import type { ChangeReasonName, ChannelName, PresenceStateName } from '../domain/presence.js';
+import type { ParkedReasonName } from '../domain/webhook-retry.js';
 
 export type NoticeKindName =
   | 'new_delivery'
@@ -63,7 +64,64 @@ export interface ConnectionEventTable {
   recorded_at: ColumnType<Date, never, never>;
 }
 
+export type WebhookStateName = 'active' | 'paused' | 'disabled';
+export type DeliveryStateName = 'pending' | 'succeeded' | 'parked' | 'skipped';
+export type AttemptOutcomeName = 'succeeded' | 'retrying' | 'parked';
+
+/** An app's endpoint that receives its notices while it holds no stream. */
+export interface WebhookTable {
+  /** `whk_` and 16 hex digits. */
+  id: string;
+  app_id: string;
+  url: string;
+  /** Kinds posted; empty for all. */
+  kinds: NoticeKindName[];
+  state: WebhookStateName;
+  /** The signing secret, sealed under the master key, context the webhook id. */
+  secret_sealed: Uint8Array;
+  consecutive_failures: ColumnType<number, number | undefined, number>;
+  /** Since when every call failed; null after a success. */
+  failing_since: Date | null;
+  last_success_at: Date | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: Date;
+}
+
+/** One notice waiting for, or done with, one webhook. */
+export interface WebhookDeliveryTable {
+  id: ColumnType<number, never, never>;
+  webhook_id: string;
+  notice_id: string;
+  notice_kind: NoticeKindName;
+  state: ColumnType<DeliveryStateName, DeliveryStateName | undefined, DeliveryStateName>;
+  /** Calls made for the notice. */
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Date;
+  parked_reason: ParkedReasonName | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** One call of a webhook with a notice, or the decision to park it without a call. */
+export interface WebhookAttemptTable {
+  /** `wha_` and 16 hex digits. */
+  id: string;
+  webhook_id: string;
+  notice_id: string;
+  notice_kind: NoticeKindName;
+  attempt: number;
+  attempted_at: Date;
+  outcome: AttemptOutcomeName;
+  http_status: number;
+  error: string;
+  latency_ms: number;
+  next_attempt_at: Date | null;
+  parked_reason: ParkedReasonName | null;
+}
+
 export interface NotificationDatabase {
+  webhooks: WebhookTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  webhook_attempts: WebhookAttemptTable;
   outbox: OutboxTable;
   connection_events: ConnectionEventTable;
   notices: NoticeTable;

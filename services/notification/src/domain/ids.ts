@@ -1,7 +1,7 @@
 /** Ids the notification service issues: a prefix and 16 random hex digits, like the other services'. */
 import { randomBytes } from 'node:crypto';
 
-export type IdKind = 'ntc';
+export type IdKind = 'ntc' | 'whk' | 'wha';
 
 export const newId = (kind: IdKind): string => `${kind}_${randomBytes(8).toString('hex')}`;
 

@@ -6,8 +6,9 @@
  * is put in the outbox; so a notice exists exactly when its event will be
  * published, and an app's sequences have no gaps.
  *
- * Call `ctx.outbox.wake()` after the transaction commits, so the fan-out does
- * not wait for the relay's next pass.
+ * The notices are queued for their app's webhooks in the same transaction.
+ * Call `noticesCommitted(ctx)` after it commits, so neither the fan-out nor
+ * the webhook calls wait for their next pass.
  */
 import { create, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -25,6 +26,7 @@ import {
   setCounters,
 } from '../db/notices.js';
 import { noticeKinds } from '../db/rows.js';
+import { queueDeliveries } from '../db/webhooks.js';
 import { APP_ID, newId } from './ids.js';
 
 /** What a notice says: one case of Notice.payload; the kind follows from it. */
@@ -139,7 +141,21 @@ export async function createNotices(
     ctx.config.busPrefix,
     rows.map((r) => ({ appId: r.app_id, id: r.id, payload: r.payload })),
   );
+  await queueDeliveries(
+    trx,
+    rows.map((r) => r.id),
+    now,
+  );
   return notices;
+}
+
+/** After the transaction that created notices commits: their events are published and their webhooks called now. */
+export function noticesCommitted(ctx: {
+  readonly outbox: { wake(): void };
+  readonly webhooks: { wake(): void };
+}): void {
+  ctx.outbox.wake();
+  ctx.webhooks.wake();
 }
 
 function checkDraft(draft: NoticeDraft): void {

@@ -46,6 +46,8 @@ import {
   onStreamClose,
   onStreamOpen,
   onSweep,
+  onWebhookAnswer,
+  onWebhookDisabled,
   type PresenceRecord,
   parseKey,
   type ReplicaRecord,
@@ -270,6 +272,24 @@ export class PresenceTracker {
   async get(appId: string): Promise<PresenceRecord | null> {
     const entry = await this.#load(appId);
     return entry?.value ?? null;
+  }
+
+  /** Whether the app holds a Subscribe stream on any replica, as this replica's mirror has it. */
+  holdsStream(appId: string): boolean {
+    const record = this.mirrored(appId);
+    return record !== null && record.state === 'online' && this.view(record).openStreams > 0;
+  }
+
+  /** A webhook of the app answered 2xx (Art. 5.9: a webhook that answers keeps its app online). */
+  async webhookAnswered(appId: string): Promise<void> {
+    await this.#mutate(appId, '', (current, clock) =>
+      onWebhookAnswer(current, { appId, unitCode: '' }, clock),
+    );
+  }
+
+  /** A webhook of the app was disabled by the platform. */
+  async webhookDisabled(appId: string): Promise<void> {
+    await this.#mutate(appId, '', (current, clock) => onWebhookDisabled(current, clock));
   }
 
   /** Every record this replica mirrors. */

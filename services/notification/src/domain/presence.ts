@@ -112,6 +112,8 @@ export interface PresenceRecord {
   readonly replica: string;
   /** The latest heartbeat holds the app online until then (ms); 0 for no heartbeat. */
   readonly heartbeatUntil: number;
+  /** The latest 2xx answer of a webhook holds the app online until then (ms); absent or 0 for none. */
+  readonly webhookUntil?: number;
   /** Open streams by lease id. */
   readonly streams: Readonly<Record<string, StreamLease>>;
   /** Number of the latest transition; 0 before the first. */
@@ -229,11 +231,13 @@ export function liveStreams(record: PresenceRecord, clock: Clock): string[] {
 }
 
 export const heartbeatAlive = (record: PresenceRecord, now: number) => record.heartbeatUntil > now;
+export const webhookAlive = (record: PresenceRecord, now: number) => (record.webhookUntil ?? 0) > now;
 
 /** The channel that holds the app now, `none` when nothing does. */
 export function holdingChannel(record: PresenceRecord, clock: Clock): ChannelName {
   if (liveStreams(record, clock).length > 0) return 'stream';
-  return heartbeatAlive(record, clock.now) ? 'heartbeat' : 'none';
+  if (heartbeatAlive(record, clock.now)) return 'heartbeat';
+  return webhookAlive(record, clock.now) ? 'webhook' : 'none';
 }
 
 /** Server minus client clock, in ms; null when the client sent no time. */
@@ -389,6 +393,46 @@ export function onStreamOpen(
 }
 
 /**
+ * A webhook answered 2xx: it holds the app online for one timeout, and brings
+ * it online (WEBHOOK_RECOVERED) if it was not. Null when the hold has more
+ * than half its time left: a webhook answering many notices costs a write
+ * per half timeout, not one per notice.
+ */
+export function onWebhookAnswer(
+  current: PresenceRecord | null,
+  facts: ClientFacts,
+  clock: Clock,
+): PresenceRecord | null {
+  if (current?.state === 'online' && (current.webhookUntil ?? 0) - clock.now >= clock.timeoutMs / 2) {
+    return null;
+  }
+  const base = current ?? blankRecord(facts, clock);
+  const held: PresenceRecord = {
+    ...base,
+    unitCode: facts.unitCode === '' ? base.unitCode : facts.unitCode,
+    lastSeen: clock.now,
+    replica: clock.replica,
+    webhookUntil: clock.now + clock.timeoutMs,
+  };
+  if (held.state === 'online') return { ...held, channel: holdingChannel(held, clock) };
+  return transit(held, 'online', 'webhook', 'webhook_recovered', clock);
+}
+
+/**
+ * The platform disabled a webhook of the app: it holds the app no more, which
+ * goes offline (WEBHOOK_DISABLED) unless a stream or a heartbeat holds it.
+ */
+export function onWebhookDisabled(current: PresenceRecord | null, clock: Clock): PresenceRecord | null {
+  if (current === null || (current.webhookUntil ?? 0) === 0) return null;
+  const rest: PresenceRecord = { ...current, webhookUntil: 0 };
+  const channel = holdingChannel(rest, clock);
+  if (current.state === 'offline' || channel !== 'none') {
+    return { ...rest, channel: current.state === 'online' ? channel : 'none' };
+  }
+  return transit(rest, 'offline', 'webhook', 'webhook_disabled', clock);
+}
+
+/**
  * A stream ends: its lease goes; the app goes offline at once unless another
  * live stream or a heartbeat still holds it. Leases of dead replicas go too.
  */
@@ -420,7 +464,13 @@ export function onSweep(current: PresenceRecord, clock: Clock): PresenceRecord |
   const channel = holdingChannel(current, clock);
   if (current.state === 'online' && channel === 'none') {
     const lost = current.channel === 'none' ? 'heartbeat' : current.channel;
-    return transit({ ...current, streams: {}, heartbeatUntil: 0 }, 'offline', lost, 'timeout', clock);
+    return transit(
+      { ...current, streams: {}, heartbeatUntil: 0, webhookUntil: 0 },
+      'offline',
+      lost,
+      'timeout',
+      clock,
+    );
   }
   if (dead === 0 && (current.state === 'offline' || channel === current.channel)) return null;
   const streams = Object.fromEntries(live.map((id) => [id, current.streams[id]!]));

@@ -168,7 +168,7 @@ export function checkSendNotice(req: SendNoticeRequest): SendNoticeInput {
   };
 }
 
-function checkKinds(kinds: readonly NoticeKind[], v: Violations): NoticeKindName[] {
+export function checkKinds(kinds: readonly NoticeKind[], v: Violations): NoticeKindName[] {
   const out = new Set<NoticeKindName>();
   kinds.forEach((kind, i) => {
     const name = noticeKinds.fromProto(kind);

@@ -5,12 +5,12 @@ import { noticeRoutes } from './notices.js';
 import { presenceRoutes } from './presence.js';
 import { sendRoutes } from './send.js';
 import { subscribeRoutes } from './subscribe.js';
+import { webhookRoutes } from './webhooks.js';
 
 /**
  * Every RPC of NotificationService: the notice stream (subscribe.ts), polling
  * and acknowledgement (notices.ts), messages between apps (send.ts),
- * Heartbeat and presence (presence.ts). The RPCs not implemented yet
- * (webhooks) answer Unimplemented, which clients can rely on.
+ * Heartbeat and presence (presence.ts), webhooks (webhooks.ts).
  */
 export function notificationRoutes(ctx: NotificationContext): (router: ConnectRouter) => void {
   return (router) => {
@@ -19,6 +19,7 @@ export function notificationRoutes(ctx: NotificationContext): (router: ConnectRo
       ...noticeRoutes(ctx),
       ...sendRoutes(ctx),
       ...presenceRoutes(ctx),
+      ...webhookRoutes(ctx),
     });
   };
 }

@@ -12,7 +12,7 @@ import { AuditOutcome } from '#lib/audit.js';
 import { FailedPreconditionError, NotFoundError, PermissionDeniedError } from '#lib/errors.js';
 import { callerOf } from '#lib/rpc/caller.js';
 import type { NotificationContext } from '../context.js';
-import { createNotices } from '../domain/notices.js';
+import { createNotices, noticesCommitted } from '../domain/notices.js';
 import { requireApp } from './caller.js';
 import { checkSendNotice } from './checks.js';
 
@@ -46,7 +46,7 @@ export function sendRoutes(ctx: NotificationContext): Partial<ServiceImpl<typeof
           })),
         ),
       );
-      ctx.outbox.wake();
+      noticesCommitted(ctx);
       recordSent(ctx, handlerCtx, input.recipientName, appIds);
       return { noticeIds: notices.map((n) => n.id), appIds: notices.map((n) => n.appId) };
     },
