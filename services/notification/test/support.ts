@@ -342,3 +342,19 @@ export async function until(condition: () => boolean, timeoutMs: number, what: s
     await sleep(10);
   }
 }
+
+/** Reads until `done` holds for what was read; returns it. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}

@@ -123,20 +123,27 @@ export interface ClaimedDelivery {
  * replica dies while calling, another takes them then.
  */
 export async function claimDue(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
-  const claimed = await sql<{ id: number }>`
-    with due as (
-      select d.id from webhook_deliveries d
-      join webhooks w on w.id = d.webhook_id and w.state = 'active'
-      where d.state = 'pending' and d.next_attempt_at <= now()
-      order by d.next_attempt_at, d.id
-      limit ${limit}
-      for update of d skip locked
+  const now = new Date();
+  const claimed = await db
+    .with('due', (qb) =>
+      qb
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('webhooks as w', (j) => j.onRef('w.id', '=', 'd.webhook_id').on('w.state', '=', 'active'))
+        .select('d.id')
+        .where('d.state', '=', 'pending')
+        .where('d.next_attempt_at', '<=', now)
+        .orderBy('d.next_attempt_at')
+        .orderBy('d.id')
+        .limit(limit)
+        .forUpdate('d')
+        .skipLocked(),
     )
-    update webhook_deliveries d
-    set next_attempt_at = now() + ${`${leaseMs} milliseconds`}::interval
-    from due where d.id = due.id
-    returning d.id`.execute(db);
-  if (claimed.rows.length === 0) return [];
+    .updateTable('webhook_deliveries')
+    .set({ next_attempt_at: new Date(now.getTime() + leaseMs) })
+    .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+    .returning('id')
+    .execute();
+  if (claimed.length === 0) return [];
   return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
@@ -157,7 +164,7 @@ export async function claimDue(db: Db, limit: number, leaseMs: number): Promise<
     .where(
       'd.id',
       'in',
-      claimed.rows.map((r) => Number(r.id)),
+      claimed.map((r) => r.id),
     )
     .orderBy('d.next_attempt_at')
     .orderBy('d.id')

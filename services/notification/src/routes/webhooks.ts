@@ -62,8 +62,15 @@ import {
 export const MAX_WEBHOOKS_PER_APP = 10;
 
 export function webhookRoutes(ctx: NotificationContext): Partial<ServiceImpl<typeof NotificationService>> {
-  /** The app whose webhooks the caller manages: itself, or any app for an administrator. */
-  async function ownerApp(handlerCtx: HandlerContext, requested: string): Promise<string> {
+  /**
+   * The app whose webhooks the caller manages: itself, or any app for an
+   * administrator; `mustExist` asks the registry about another app.
+   */
+  async function ownerApp(
+    handlerCtx: HandlerContext,
+    requested: string,
+    mustExist: boolean,
+  ): Promise<string> {
     const caller = callerOf(handlerCtx);
     if (requested === '' || requested === caller.appId) return requireApp(handlerCtx).appId;
     if (!isAdmin(caller)) {
@@ -71,7 +78,7 @@ export function webhookRoutes(ctx: NotificationContext): Partial<ServiceImpl<typ
         app_id: requested,
       });
     }
-    if ((await ctx.registry.getApp(requested)) === undefined) {
+    if (mustExist && (await ctx.registry.getApp(requested)) === undefined) {
       throw new NotFoundError('APP_NOT_FOUND', `no app ${requested}`, { app_id: requested });
     }
     return requested;
@@ -100,7 +107,7 @@ export function webhookRoutes(ctx: NotificationContext): Partial<ServiceImpl<typ
   return {
     async registerWebhook(req, handlerCtx) {
       const input = checkRegisterWebhook(req);
-      const appId = await ownerApp(handlerCtx, input.appId);
+      const appId = await ownerApp(handlerCtx, input.appId, true);
       const existing = await appWebhooks(ctx.db, appId);
       const same = existing.find((w) => w.url === input.url);
       if (same !== undefined) {
@@ -166,7 +173,7 @@ export function webhookRoutes(ctx: NotificationContext): Partial<ServiceImpl<typ
     },
 
     async listWebhooks(req, handlerCtx) {
-      const appId = await ownerApp(handlerCtx, checkAppIdOrEmpty(req.appId));
+      const appId = await ownerApp(handlerCtx, checkAppIdOrEmpty(req.appId), false);
       return { webhooks: (await appWebhooks(ctx.db, appId)).map(toWebhook) };
     },
 
