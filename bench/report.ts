@@ -1,4 +1,7 @@
 /** The report of a run: JSON for machines, Markdown for people. */
+
+import { notificationsMarkdown } from './notifications/markdown.js';
+import type { NotificationsSection } from './notifications/report.js';
 import { type Ratio, round3, type Summary } from './stats.js';
 import { ratioText } from './transfers/format.js';
 import { transfersMarkdown } from './transfers/markdown.js';
@@ -51,6 +54,8 @@ export interface SuiteReport {
   readonly rateUnit?: string;
   /** Suite 2's own sections: costs, the large transfer, targets and limits. */
   readonly transfers?: TransfersSection;
+  /** Suite 3's own sections: costs of a notice, the fan-out, many apps online, targets and limits. */
+  readonly notifications?: NotificationsSection;
 }
 
 export interface BenchReport {
@@ -73,6 +78,7 @@ export interface BenchReport {
     readonly largeBytes: number;
     readonly receivers: number;
     readonly pollMs: number;
+    readonly apps?: number;
   };
   readonly suites: readonly SuiteReport[];
 }
@@ -196,6 +202,7 @@ function suiteMarkdown(suite: SuiteReport): string[] {
   }
   lines.push('', ...charts(suite, unit));
   if (suite.transfers !== undefined) lines.push('', ...transfersMarkdown(suite.scenarios, suite.transfers));
+  if (suite.notifications !== undefined) lines.push('', ...notificationsMarkdown(suite.notifications));
   return lines;
 }
 

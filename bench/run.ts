@@ -7,7 +7,8 @@
  *   npm run bench -- --duration 5 --warmup 1 --concurrency 16 --suite transfers --large-bytes 64M
  *
  * Suite 1, "registry read through the gateway" (registry-suite.ts); suite 2,
- * "transfers end to end" (transfers/suite.ts). Each starts a fresh embedded
+ * "transfers end to end" (transfers/suite.ts); suite 3, "notifications"
+ * (notifications/suite.ts). Each starts a fresh embedded
  * mesh: PGlite in a temporary directory and the in-process bus, or the real
  * servers named by DATABASE_URL and NATS_URL, in schemas and streams of the
  * run's own that are removed afterwards.
@@ -19,6 +20,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { deleteStreams, dropSchemas } from '../test/support/cleanup.js';
 import { type Infrastructure, SERVICES } from './mesh.js';
+import { notificationsBudgetMs, notificationsSuite } from './notifications/suite.js';
 import { REGISTRY_SCENARIO_COUNT, registryReadSuite, WORKER_GRACE_MS } from './registry-suite.js';
 import {
   type BenchReport,
@@ -46,6 +48,7 @@ const SUITES: Record<SuiteName, Suite> = {
     budgetMs: (s) => REGISTRY_SCENARIO_COUNT * (s.warmupMs + s.durationMs + WORKER_GRACE_MS) + 60_000,
   },
   transfers: { tag: 't', run: transfersSuite, budgetMs: transfersBudgetMs },
+  notifications: { tag: 'n', run: notificationsSuite, budgetMs: notificationsBudgetMs },
 };
 
 /** Where a suite's mesh keeps its data and messages: its own schemas and streams on shared servers. */
@@ -102,6 +105,7 @@ function header(settings: Settings): BenchReport {
       largeBytes: settings.largeBytes,
       receivers: settings.receivers,
       pollMs: settings.pollMs,
+      apps: settings.apps,
     },
     suites: [],
   };
@@ -120,7 +124,7 @@ function printSummary(suites: readonly SuiteReport[]): void {
         `${r.id.padEnd(8)} p50 ×${ratioText(r.value.p50)}  throughput ×${ratioText(r.value.throughput)}  ${r.title}${target}`,
       );
     }
-    for (const t of suite.transfers?.targets ?? []) {
+    for (const t of [...(suite.transfers?.targets ?? []), ...(suite.notifications?.targets ?? [])]) {
       console.log(
         `target ${t.what}: ${t.target}, measured ${t.measured}: ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}`,
       );
@@ -130,6 +134,9 @@ function printSummary(suites: readonly SuiteReport[]): void {
       ...(suite.transfers?.large.legs ?? [])
         .filter((l) => (l.otherLoad ?? 0) > CONTENDED_LOAD)
         .map((l) => l.leg),
+      ...(suite.notifications?.presence.phases ?? [])
+        .filter((p) => p.otherLoad > CONTENDED_LOAD)
+        .map((p) => `presence phase "${p.name}"`),
     ];
     if (contended.length > 0) {
       console.warn(
@@ -148,7 +155,11 @@ function failed(suites: readonly SuiteReport[]): boolean {
         (s) => s.failure !== undefined || (s.summary?.errors ?? 0) > 0 || s.warmupErrors > 0,
       ) ||
       suite.transfers?.large.failure !== undefined ||
-      (suite.transfers?.large.baselines ?? []).some((b) => b.failure !== undefined),
+      (suite.transfers?.large.baselines ?? []).some((b) => b.failure !== undefined) ||
+      suite.notifications?.fanout.failure !== undefined ||
+      suite.notifications?.presence.failure !== undefined ||
+      (suite.notifications?.presence.streamErrors ?? 0) > 0 ||
+      (suite.notifications?.presence.phases ?? []).some((p) => p.heartbeatErrors > 0),
   );
 }
 

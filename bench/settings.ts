@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export const SUITE_NAMES = ['registry', 'transfers'] as const;
+export const SUITE_NAMES = ['registry', 'transfers', 'notifications'] as const;
 export type SuiteName = (typeof SUITE_NAMES)[number];
 
 const KiB = 1024;
@@ -11,7 +11,8 @@ const GiB = 1024 * MiB;
 
 export const USAGE = `usage: npm run bench -- [options]
 
-  --suite          registry, transfers or all (default all); repeat or comma-separate to pick several
+  --suite          registry, transfers, notifications or all (default all); repeat or comma-separate
+                   to pick several
   --duration       measured seconds per scenario (default 5, at most 120)
   --warmup         warm-up seconds per scenario, not measured (default 1, at most 60)
   --concurrency    requests (suite 1) or transfers (suite 2) in flight (default 16, at most 256)
@@ -21,6 +22,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --receivers      recipient apps in suite 2, each with its own polling receiver (default 4, at most 32)
   --poll-ms        how long a receiver waits before polling again after a poll that found nothing new
                    (default 20, at most 5000)
+  --apps           apps of suite 3 that subscribe and heartbeat, 500 of them also the fan-out's
+                   recipients (default 5000, at least 10, at most 9900)
   --out            where to write latest.md and latest.json (default bench/reports)
 
 Environment: DATABASE_URL (a real PostgreSQL instead of PGlite), NATS_URL (a real
@@ -35,6 +38,8 @@ export interface Settings {
   readonly largeBytes: number;
   readonly receivers: number;
   readonly pollMs: number;
+  /** Suite 3: apps holding a stream and heartbeating; the first 500 are also the fan-out's recipients. */
+  readonly apps: number;
   readonly outDir: string;
 }
 
@@ -72,6 +77,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2)): S
     largeBytes: readBytes(values['large-bytes']),
     receivers: Math.round(number('receivers', values.receivers, 4, 1, 32)),
     pollMs: Math.round(number('poll-ms', values['poll-ms'], 20, 0, 5000)),
+    apps: Math.round(number('apps', values.apps, 5000, 10, 9900)),
     outDir: values.out ?? fileURLToPath(new URL('./reports', import.meta.url)),
   };
 }
@@ -88,6 +94,7 @@ function parseOptions(argv: readonly string[]) {
       'large-bytes': { type: 'string' },
       receivers: { type: 'string' },
       'poll-ms': { type: 'string' },
+      apps: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
