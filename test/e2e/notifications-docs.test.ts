@@ -24,6 +24,8 @@ beforeAll(async () => {
     'grep',
     'timeout',
     'mktemp',
+    'node',
+    'seq',
   ]);
   platform = await Platform.start({ readMaxBytes: 4 * 1024 * 1024 });
   scratch = mkdtempSync(join(tmpdir(), 'lgsp-notifications-docs-'));
@@ -50,5 +52,19 @@ it('runs the Subscribe walkthrough over Connect JSON streaming as written and ge
   ];
   expect(lines).toEqual(shown);
   // Every shown answer is also written in the document, as a comment under its command.
+  for (const expected of shown) expect(DOC.text).toContain(`# ${expected}`);
+}, 90_000);
+
+it('runs the webhook walkthrough with the example receiver and gets the answers it shows', async () => {
+  const { stdout } = await DOC.runBlock('### Walkthrough', platform, scratch);
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  const shown = [
+    'WEBHOOK_STATE_ACTIVE',
+    '{"verified":true,"subject":"Đề nghị phối hợp","soKyHieu":"112/SCT-QLTM"}',
+    '1\tWEBHOOK_ATTEMPT_OUTCOME_SUCCEEDED\t204',
+    '{"waiting":0}',
+    '401',
+  ];
+  expect(lines).toEqual(shown);
   for (const expected of shown) expect(DOC.text).toContain(`# ${expected}`);
 }, 90_000);
