@@ -27,6 +27,7 @@ import {
   newUnit,
   ok,
   Platform,
+  REGISTRY,
   sendJson,
   TRANSFER,
   until,
@@ -158,4 +159,47 @@ it('follows a subscribed destination online and offline into the transfer servic
   expect(new Date(notice.destinationOffline.offlineSince).toISOString()).toBe(
     new Date(offlineAt).toISOString(),
   );
+});
+
+it('ends the stream of an app the registry suspends, and records it offline for that reason', async () => {
+  const unit = await newUnit(platform, 'Đơn vị bị tạm dừng');
+  const app = await newApp(platform, unit, 'QLVB tạm dừng');
+  const client = new NotificationClient(platform.address, grpc.credentials.createInsecure());
+  const request = { afterSequence: '0' };
+  const stream = (
+    client as unknown as {
+      subscribe(request: object, metadata: grpc.Metadata): grpc.ClientReadableStream<Json>;
+    }
+  ).subscribe(request, signedMetadata(NotificationClient, 'Subscribe', request, app.signer));
+  const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  await new Promise((resolve) => stream.once('data', resolve));
+
+  ok(
+    await call(
+      platform,
+      REGISTRY,
+      'SetAppStatus',
+      { id: app.id, status: 'APP_STATUS_SUSPENDED', reason: 'kiểm tra an toàn thông tin' },
+      platform.admin,
+    ),
+  );
+  const error = await ended;
+  expect(grpc.status[error.code]).toBe('PERMISSION_DENIED');
+  expect(error.details).toContain('suspended or retired');
+  client.close();
+  const history = await until(
+    async () => {
+      const { events } = ok(
+        await call(platform, NOTIFICATION, 'ListConnectionHistory', { appId: app.id }, platform.admin),
+      );
+      return events?.length === 2 ? events : undefined;
+    },
+    5_000,
+    'the offline transition',
+  );
+  expect(history[0]).toMatchObject({
+    state: 'PRESENCE_STATE_OFFLINE',
+    reason: 'PRESENCE_CHANGE_REASON_APP_DISABLED',
+    channel: 'PRESENCE_CHANNEL_STREAM',
+  });
 });

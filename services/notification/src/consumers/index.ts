@@ -1,5 +1,6 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { NotificationContext } from '../context.js';
+import { followAppStatus } from './app-status.js';
 import { followExpiringCredentials } from './credential-events.js';
 import { followDestinationOffline } from './destination-offline.js';
 import { tailNotices } from './fanout.js';
@@ -22,6 +23,7 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
   return [
     ctx.hub,
     fanout,
+    await followAppStatus(ctx),
     ...(await followTransferEvents(ctx, notices.add)),
     await followExpiringCredentials(ctx, notices.add),
     await followDestinationOffline(ctx, notices.add),

@@ -8,21 +8,25 @@
  */
 import type { Notice } from '#gen/lgsp/notification/v1/resources_pb.js';
 import type { Subscription } from '#lib/bus/bus.js';
-import { UnavailableError } from '#lib/errors.js';
+import { PermissionDeniedError, UnavailableError } from '#lib/errors.js';
 
 export interface NoticeListener {
   /** A notice of the listener's app came on the bus. Must not block. */
   onNotice(notice: Notice): void;
   /** The replica is shutting down: the stream must end. */
   onClose(): void;
+  /** The app was suspended or retired, or its unit is no longer active: the stream must end. */
+  onDisabled(): void;
 }
 
 export class NoticeHub implements Subscription {
   readonly #byApp = new Map<string, Set<NoticeListener>>();
+  /** The unit of each app holding streams here, for a unit that stops being active. */
+  readonly #unitOf = new Map<string, string>();
   #closed = false;
 
-  /** Adds a stream of `appId`; returns what removes it. Refused once the replica is shutting down. */
-  register(appId: string, listener: NoticeListener): () => void {
+  /** Adds a stream of `appId` (of `unitCode`); returns what removes it. Refused once the replica is shutting down. */
+  register(appId: string, unitCode: string, listener: NoticeListener): () => void {
     if (this.#closed) throw shuttingDown();
     let set = this.#byApp.get(appId);
     if (set === undefined) {
@@ -30,12 +34,31 @@ export class NoticeHub implements Subscription {
       this.#byApp.set(appId, set);
     }
     set.add(listener);
+    this.#unitOf.set(appId, unitCode);
     return () => {
       const current = this.#byApp.get(appId);
       if (current === undefined) return;
       current.delete(listener);
-      if (current.size === 0) this.#byApp.delete(appId);
+      if (current.size === 0) {
+        this.#byApp.delete(appId);
+        this.#unitOf.delete(appId);
+      }
     };
+  }
+
+  /** Ends the streams of an app that may no longer receive notices. */
+  disableApp(appId: string): number {
+    const set = this.#byApp.get(appId);
+    if (set === undefined) return 0;
+    for (const listener of set) listener.onDisabled();
+    return set.size;
+  }
+
+  /** Ends the streams of every app of a unit that is no longer active. */
+  disableUnit(unitCode: string): number {
+    let n = 0;
+    for (const [appId, unit] of this.#unitOf) if (unit === unitCode) n += this.disableApp(appId);
+    return n;
   }
 
   /** Hands a notice to its app's streams on this replica. */
@@ -69,6 +92,13 @@ export class NoticeHub implements Subscription {
   }
 }
 
+export function appDisabled(): PermissionDeniedError {
+  return new PermissionDeniedError(
+    'APP_DISABLED',
+    'this app was suspended or retired in the registry, or its unit is no longer active: its notice stream ends',
+  );
+}
+
 export function shuttingDown(): UnavailableError {
   return new UnavailableError(
     'SERVER_SHUTTING_DOWN',
@@ -86,6 +116,7 @@ export class StreamInbox implements NoticeListener {
   #queue: Notice[] = [];
   #overflowed = false;
   #closed = false;
+  #disabled = false;
   #wake: (() => void) | undefined;
 
   constructor(private readonly limit: number) {}
@@ -109,6 +140,15 @@ export class StreamInbox implements NoticeListener {
     return this.#closed;
   }
 
+  onDisabled(): void {
+    this.#disabled = true;
+    this.#wake?.();
+  }
+
+  get disabled(): boolean {
+    return this.#disabled;
+  }
+
   /** True once after notices were dropped: the stream must catch up from the database. */
   takeOverflow(): boolean {
     const was = this.#overflowed;
@@ -120,9 +160,9 @@ export class StreamInbox implements NoticeListener {
     return this.#queue.shift();
   }
 
-  /** Resolves when a notice comes, the replica closes, `signal` aborts or `ms` pass. */
+  /** Resolves when a notice comes, the replica closes, the app is disabled, `signal` aborts or `ms` pass. */
   wait(ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#queue.length > 0 || this.#closed || this.#overflowed || signal.aborted)
+    if (this.#queue.length > 0 || this.#closed || this.#disabled || this.#overflowed || signal.aborted)
       return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {

@@ -14,6 +14,7 @@ const ENDS: Record<StreamEnd, PresenceStreamEnd> = {
   client_gone: 'client',
   failed: 'broken',
   server_closed: 'server',
+  app_disabled: 'disabled',
 };
 
 export function presenceStreamHooks(tracker: PresenceTracker, logger: Logger): StreamHooks {

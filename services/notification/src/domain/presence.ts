@@ -56,12 +56,13 @@ export const changeReasons = enumMap<ChangeReasonName, PresenceChangeReason>({
 });
 
 /** Why a stream ended, as the Subscribe handler knows it. */
-export type StreamEnd = 'client' | 'broken' | 'server';
+export type StreamEnd = 'client' | 'broken' | 'server' | 'disabled';
 
 const STREAM_END_REASONS: Record<StreamEnd, ChangeReasonName> = {
   client: 'stream_closed',
   broken: 'stream_broken',
   server: 'server_closed',
+  disabled: 'app_disabled',
 };
 
 /** One open Subscribe stream of an app. */

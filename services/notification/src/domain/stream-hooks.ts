@@ -29,10 +29,10 @@ export interface OpenedStream {
 
 /**
  * Why a stream ended: the client went away (cancelled, disconnected: the
- * server cannot tell which), the server closed it (shutdown, drain), or it
- * failed (an error answered to the client).
+ * server cannot tell which), the server closed it (shutdown, drain), the app
+ * was disabled in the registry, or it failed (an error answered to the client).
  */
-export type StreamEnd = 'client_gone' | 'server_closed' | 'failed';
+export type StreamEnd = 'client_gone' | 'server_closed' | 'app_disabled' | 'failed';
 
 export interface StreamHooks {
   streamOpened(stream: OpenedStream): Promise<(end: StreamEnd) => Promise<void>>;

@@ -20,7 +20,9 @@
  *
  * The stream ends when the client goes away, or with UNAVAILABLE
  * (SERVER_SHUTTING_DOWN) when this replica shuts down: the client subscribes
- * again, to any replica, from the last sequence it saw.
+ * again, to any replica, from the last sequence it saw. It ends with
+ * PERMISSION_DENIED (APP_DISABLED) when the registry suspends or retires the
+ * app, or its unit stops being active (consumers/app-status.ts).
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampNow } from '@bufbuild/protobuf/wkt';
@@ -35,7 +37,7 @@ import { DomainError, OutOfRangeError, UnavailableError } from '#lib/errors.js';
 import type { NotificationContext } from '../context.js';
 import { type NoticeCounts, noticeCounts, unackedNotices } from '../db/notices.js';
 import { noticeKinds, toNotice } from '../db/rows.js';
-import { StreamInbox, shuttingDown } from '../domain/hub.js';
+import { appDisabled, StreamInbox, shuttingDown } from '../domain/hub.js';
 import type { StreamEnd } from '../domain/stream-hooks.js';
 import { requireApp } from './caller.js';
 import { checkSubscribe, type SubscribeInput } from './checks.js';
@@ -64,7 +66,7 @@ async function* subscribe(
   const signal = handlerCtx.signal;
   const reads = ctx.streamReads;
   const inbox = new StreamInbox(INBOX_LIMIT);
-  const unregister = ctx.hub.register(appId, inbox);
+  const unregister = ctx.hub.register(appId, caller.unitCode, inbox);
   let streamClosed: ((end: StreamEnd) => Promise<void>) | undefined;
   let failed = false;
   try {
@@ -98,6 +100,7 @@ async function* subscribe(
     for (;;) {
       if (signal.aborted) return;
       if (inbox.closed) throw shuttingDown();
+      if (inbox.disabled) throw appDisabled();
       if (inbox.takeOverflow() || Date.now() >= nextBeat) {
         const now = await reads.run(() => noticeCounts(ctx.db, appId), signal);
         if (now.latest > cursor) {
@@ -134,11 +137,13 @@ async function* subscribe(
   } finally {
     unregister();
     if (streamClosed !== undefined) {
-      const end: StreamEnd = inbox.closed
-        ? 'server_closed'
-        : signal.aborted || !failed
-          ? 'client_gone'
-          : 'failed';
+      const end: StreamEnd = inbox.disabled
+        ? 'app_disabled'
+        : inbox.closed
+          ? 'server_closed'
+          : signal.aborted || !failed
+            ? 'client_gone'
+            : 'failed';
       await streamClosed(end).catch((err: unknown) =>
         ctx.logger.warn({ err, appId }, 'presence hook failed when a stream ended'),
       );
