@@ -99,13 +99,13 @@ function presenceMarkdown(presence: PresenceReport, withFindings: boolean): stri
   if (presence.failure !== undefined) lines.push(`Failed: ${presence.failure}`, '');
   if (presence.phases.length === 0) return lines;
   lines.push(
-    '| phase | s | cores | main thread busy | RSS at end | RSS peak | V8 heap used | buffers (external) | heartbeats/s | stream messages/s | SQL statements/s | bus messages/s | other load |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| phase | s | cores | main thread busy | RSS at end | RSS peak | V8 heap used | buffers (external) | heartbeats/s | heartbeat errors | stream messages/s | SQL statements/s | bus messages/s | other load |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...presence.phases.map((p) => {
       const rate = (n: number) => num(p.wallMs > 0 ? (n * 1000) / p.wallMs : 0);
       return (
         `| ${p.name === 'profiled' ? 'profiled (the profiler’s own cost included)' : p.name} | ${num(p.wallMs / 1000)} | ${p.cores.toFixed(3)} | ${pct(p.serverBusy)} | ${mib(p.rssEndBytes)} | ` +
-        `${mib(p.rssPeakBytes)} | ${mib(p.heapUsedBytes)} | ${mib(p.externalBytes)} | ${rate(p.heartbeats)} | ` +
+        `${mib(p.rssPeakBytes)} | ${mib(p.heapUsedBytes)} | ${mib(p.externalBytes)} | ${rate(p.heartbeats)} | ${p.heartbeatErrors} | ` +
         `${rate(p.streamMessages)} | ${rate(p.sql.statements)} | ${rate(p.bus.published)} | ${pct(p.otherLoad)} |`
       );
     }),
@@ -118,6 +118,12 @@ function presenceMarkdown(presence: PresenceReport, withFindings: boolean): stri
     presence.streamErrors > 0
       ? `${presence.streamErrors} streams ended with an error: ${presence.errorSamples.join('; ')}.`
       : null,
+    presence.retained === null
+      ? null
+      : `After the phases, every stream still open, a full garbage collection (${num(presence.retained.collectMs)} ms ` +
+        `of the main thread) left the mesh process at ${mib(presence.retained.rssBytes)} RSS, ` +
+        `${mib(presence.retained.heapUsedBytes)} of V8 heap in use and ${mib(presence.retained.externalBytes)} of buffers: ` +
+        'what the servers hold for the apps; the rest of the heap above was garbage not yet collected.',
     presence.clientRssBytes === null ? null : `The apps’ process held ${mib(presence.clientRssBytes)}.`,
   ].filter((f) => f !== null);
   if (facts.length > 0) lines.push(facts.join(' '), '');

@@ -18,7 +18,9 @@
  *    other one: docs/notifications.md), as a population that came online
  *    over time is mixed;
  * 5. streams + heartbeats: the steady state that is measured, one interval long;
- * 6. profiled: the same, while the orchestrator profiles its main thread.
+ * 6. profiled: the same, while the orchestrator profiles its main thread;
+ *
+ * then, every stream still open, the orchestrator collects the mesh's garbage and reads its memory.
  */
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { NotificationService } from '#gen/lgsp/notification/v1/notification_service_pb.js';
@@ -125,6 +127,8 @@ export async function runPresence(spec: PresenceSpec, port: WorkerPort): Promise
     enter('profiled');
     await sleep(spec.phaseMs.profiled);
     enter('done');
+    // The orchestrator reads the mesh's memory after a full collection, every stream still open.
+    await port.ready();
     return {
       phases,
       openingMs,

@@ -73,6 +73,13 @@ export interface PresenceReport {
   readonly streamErrors: number;
   readonly errorSamples: readonly string[];
   readonly clientRssBytes: number | null;
+  /** After the measured phases, streams still open: the process after a full garbage collection, and how long it took. */
+  readonly retained: {
+    readonly rssBytes: number;
+    readonly heapUsedBytes: number;
+    readonly externalBytes: number;
+    readonly collectMs: number;
+  } | null;
   /** Where the main thread's time went during the profiled phase, by owner. */
   readonly profile: readonly { readonly owner: string; readonly ms: number; readonly share: number }[];
   readonly failure?: string;
