@@ -15,6 +15,7 @@ import { openBusFor, openDatabaseFor } from '#lib/infra.js';
 import type { Logger } from '#lib/logger.js';
 import { type RunningService, type ServiceModule, startService } from '#lib/service.js';
 import { shutdownTelemetry } from '#lib/telemetry.js';
+import { type GatewayConfig, loadGatewayConfig } from '../gateway/src/config.js';
 import { type RunningGateway, startGateway } from '../gateway/src/main.js';
 import { ensureFirstAdmin, type FirstAdmin } from '../services/auth/src/bootstrap.js';
 import type { AuthConfig } from '../services/auth/src/config.js';
@@ -47,6 +48,8 @@ export interface EmbeddedOptions {
   /** Load the demo unit tree (deploy/seed/units-example.json) when the registry is empty. */
   readonly seedDemo?: boolean;
   readonly readMaxBytes?: number;
+  /** Gateway settings beyond the defaults, e.g. its rate limits. */
+  readonly gateway?: Partial<Pick<GatewayConfig, 'rateLimit' | 'maxStreamsPerApp' | 'tls' | 'corsOrigins'>>;
   readonly logger: Logger;
 }
 
@@ -187,6 +190,7 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
     }
     const gateway = await startGateway(
       {
+        ...loadGatewayConfig({}),
         host: base.host,
         port: options.gatewayPort ?? 8080,
         logLevel: logger.level,
@@ -204,6 +208,7 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
         defaultTimeoutMs: 30_000,
         maxClockSkewMs: 300_000,
         allowHmacSha1: true,
+        ...options.gateway,
       },
       { logger, bus },
     );

@@ -1,22 +1,27 @@
 /**
- * The gateway: the single public entry point. One port serves every public
- * RPC as gRPC (HTTP/2), gRPC-Web and Connect JSON (HTTP/1.1 and HTTP/2),
- * verifies signed requests and access levels, and serves /healthz, /readyz,
- * /metrics and the session-token key set.
+ * The gateway: the single public entry point. One port (TLS optional) serves
+ * every public RPC as gRPC (HTTP/2), gRPC-Web and Connect JSON (HTTP/1.1 and
+ * HTTP/2), verifies signed requests and access levels, limits each app's rate
+ * and streams, answers browsers' CORS, and serves /healthz, /readyz, /metrics
+ * and the session-token key set.
  */
 import { createContextValues } from '@connectrpc/connect';
 import { Health } from '#gen/grpc/health/v1/health_pb.js';
+import { SIGNATURE_HEADERS } from '#lib/auth/signing.js';
 import type { Bus } from '#lib/bus/bus.js';
 import { connectNatsBus } from '#lib/bus/nats.js';
 import { ConfigError } from '#lib/config.js';
 import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger, type Logger } from '#lib/logger.js';
+import { REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
 import { createHealthMonitor, type HealthMonitor } from '#lib/rpc/health.js';
 import { startRpcServer } from '#lib/rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from '#lib/telemetry.js';
 import { authenticationInterceptor, needsBodyDigest } from './auth/authenticate.js';
 import { type GatewayConfig, loadGatewayConfig } from './config.js';
 import { createGatewayContext, readinessChecks } from './context.js';
+import { limitsInterceptor } from './limits/interceptor.js';
+import { TokenBuckets } from './limits/token-buckets.js';
 import { gatewayRoutes } from './routes/index.js';
 import { jwksRoute } from './routes/jwks.js';
 
@@ -59,7 +64,17 @@ export async function startGateway(
         audit: ctx.audit,
         usage: ctx.usage,
       }),
+      limitsInterceptor({
+        buckets: new TokenBuckets(config.rateLimit),
+        maxStreamsPerApp: config.maxStreamsPerApp,
+      }),
     ],
+    tls: config.tls,
+    cors: {
+      origins: config.corsOrigins,
+      extraHeaders: [...Object.values(SIGNATURE_HEADERS), REQUEST_ID_HEADER],
+      extraExposed: ['retry-after', REQUEST_ID_HEADER],
+    },
     digestBody: needsBodyDigest,
     // A public client cannot set the internal caller entry: context starts empty.
     contextValues: () => createContextValues(),

@@ -1,22 +1,24 @@
 /**
- * One listening port for everything a process serves: gRPC over cleartext
- * HTTP/2, and Connect/gRPC-Web over HTTP/1.1 (legacy JSON clients) — plus plain
- * HTTP routes such as /healthz and /metrics. Cleartext HTTP/2 and HTTP/1.1
- * cannot share a port through ALPN (there is no TLS), so the first bytes of
- * each connection pick the protocol: every HTTP/2 connection opens with the
- * fixed client preface "PRI * HTTP/2.0".
+ * One listening port for everything a process serves: gRPC over HTTP/2, and
+ * Connect/gRPC-Web over HTTP/1.1 (legacy JSON clients) or HTTP/2 — plus plain
+ * HTTP routes such as /healthz and /metrics. With TLS, ALPN picks the protocol
+ * of each connection (`h2` or `http/1.1`). In cleartext there is no ALPN, so
+ * the first bytes pick it: every HTTP/2 connection opens with the fixed client
+ * preface "PRI * HTTP/2.0".
  */
 
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.js';
 import { bodyDigestKey, bufferBody, digestOf } from './body-digest.js';
 import { CALLER_HEADER, callerKey, decodeCaller, REQUEST_ID_HEADER } from './caller.js';
+import { type CorsPolicy, corsHandler } from './cors.js';
 import { errorInterceptor } from './error-interceptor.js';
 
 const H2_SESSION_MEMORY_MB = 128;
@@ -53,11 +55,22 @@ export interface RpcServerOptions {
    * requests); the digest is in the `bodyDigestKey` context value.
    */
   readonly digestBody?: (headers: http.IncomingHttpHeaders) => boolean;
+  /** Serve TLS with this certificate and key (PEM); cleartext when unset. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** Let browsers from these origins call (CORS); none when unset. */
+  readonly cors?: CorsPolicy | undefined;
+  /**
+   * Slow clients: how long an HTTP/1.1 request's headers, and a body read
+   * whole before decoding (`digestBody`), may take to arrive. Defaults 20 s
+   * and 30 s. Streams are not limited: an upload or a notice stream may last.
+   */
+  readonly headersTimeoutMs?: number;
+  readonly bodyTimeoutMs?: number;
 }
 
 export interface RpcServer {
   readonly port: number;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://` with TLS */
   readonly url: string;
   /** Stops accepting, lets in-flight calls finish for up to `graceMs`, then cuts what is left. */
   close(graceMs?: number): Promise<void>;
@@ -113,7 +126,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   });
 
   const digestBody = options.digestBody;
-  const serve: typeof handler =
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const digesting: typeof handler =
     digestBody === undefined
       ? handler
       : (req, res) => {
@@ -121,17 +135,43 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
             handler(req, res);
             return;
           }
+          const timer = setTimeout(() => {
+            tooSlow(req.httpVersionMajor >= 2, res as http.ServerResponse, bodyTimeoutMs);
+            req.destroy();
+          }, bodyTimeoutMs);
           bufferBody(req, options.readMaxBytes).then(
-            () => handler(req, res),
-            () => req.destroy(),
+            () => {
+              clearTimeout(timer);
+              if (!res.headersSent) handler(req, res);
+            },
+            () => {
+              clearTimeout(timer);
+              req.destroy();
+            },
           );
         };
-  const h1 = http.createServer((req, res) => {
-    // A body refused for its size is left unread on the connection; one more
-    // request there would be read from its middle. Close the connection instead.
-    if (Number(req.headers['content-length'] ?? 0) > options.readMaxBytes) res.shouldKeepAlive = false;
-    serve(req, res);
-  });
+  const answerCors =
+    options.cors === undefined || options.cors.origins.length === 0 ? undefined : corsHandler(options.cors);
+  const serve: typeof handler =
+    answerCors === undefined
+      ? digesting
+      : (req, res) => {
+          if (!answerCors(req as http.IncomingMessage, res as http.ServerResponse)) digesting(req, res);
+        };
+  const h1 = http.createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 20_000,
+      // Streams (uploads, notice streams) may last: only headers and read-whole bodies are timed.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1_000, options.headersTimeoutMs ?? 1_000),
+    },
+    (req, res) => {
+      // A body refused for its size is left unread on the connection; one more
+      // request there would be read from its middle. Close the connection instead.
+      if (Number(req.headers['content-length'] ?? 0) > options.readMaxBytes) res.shouldKeepAlive = false;
+      serve(req, res);
+    },
+  );
   // Node's default of 10 MB of buffered frames per session refuses streams
   // (RESOURCE_EXHAUSTED "Bandwidth exhausted") once a client multiplexes a
   // handful of 1 MiB uploads over one connection, as the gateway does.
@@ -142,19 +182,35 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     session.once('close', () => sessions.delete(session));
   });
   h2.on('sessionError', (err) => logger.debug({ err }, 'http/2 session error'));
-  h1.on('clientError', (err, socket) => {
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     logger.debug({ err }, 'http/1.1 client error');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\n\r\n`);
     else socket.destroy();
   });
 
   const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((socket) => {
+  const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    socket.once('readable', () => routeConnection(socket, h1, h2));
     socket.on('error', () => socket.destroy());
-  });
+  };
+  const tcp: net.Server =
+    options.tls === undefined
+      ? net.createServer((socket) => {
+          track(socket);
+          socket.once('readable', () => routeConnection(socket, h1, h2));
+        })
+      : tls.createServer(
+          { cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ['h2', 'http/1.1'] },
+          (socket) => {
+            track(socket);
+            (socket.alpnProtocol === 'h2' ? h2 : h1).emit('connection', socket);
+          },
+        );
+  if (options.tls !== undefined) {
+    tcp.on('tlsClientError', (err) => logger.debug({ err }, 'TLS handshake failed'));
+  }
 
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
@@ -172,7 +228,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   let closing: Promise<void> | undefined;
   return {
     port: address.port,
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     close: (graceMs = 10_000) => {
       closing ??= shutdown(graceMs);
       return closing;
@@ -192,6 +248,25 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     for (const socket of sockets) socket.destroy();
     await stopped;
   }
+}
+
+/** A body that did not arrive in time: a Connect error a legacy client can read. */
+function tooSlow(http2: boolean, res: http.ServerResponse, timeoutMs: number): void {
+  if (res.headersSent) return;
+  // HTTP/2 forbids the connection header; its stream ends alone.
+  if (!http2) res.shouldKeepAlive = false;
+  res.writeHead(
+    408,
+    http2
+      ? { 'content-type': 'application/json' }
+      : { 'content-type': 'application/json', connection: 'close' },
+  );
+  res.end(
+    JSON.stringify({
+      code: 'deadline_exceeded',
+      message: `the request body did not arrive within ${timeoutMs / 1000} s; send it whole, faster`,
+    }),
+  );
 }
 
 /** Reads the first bytes without consuming them and hands the socket to the right server. */

@@ -22,7 +22,7 @@ import {
 } from '#lib/auth/signing.js';
 import { silentLogger } from '#lib/logger.js';
 import { REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
-import type { GatewayConfig, Upstreams } from '../../gateway/src/config.js';
+import { type GatewayConfig, loadGatewayConfig, type Upstreams } from '../../gateway/src/config.js';
 import { type RunningGateway, startGateway } from '../../gateway/src/main.js';
 import { TEST_NATS_URL, uniqueName } from '../support/env.js';
 import {
@@ -113,6 +113,7 @@ function startReplica(overrides: Partial<GatewayConfig> = {}): Promise<RunningGa
   };
   return startGateway(
     {
+      ...loadGatewayConfig({}),
       host: '127.0.0.1',
       port: 0,
       logLevel: 'silent',

@@ -97,6 +97,7 @@ export async function startE2eMesh(): Promise<E2eMesh> {
 export interface JsonAnswer {
   readonly status: number;
   readonly contentType: string | null;
+  readonly headers?: Headers;
   /** The parsed body; `undefined` when it is empty or not JSON. */
   // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the gateway sent.
   readonly body: any;
@@ -137,7 +138,12 @@ export async function postJson(
   } catch {
     parsed = undefined;
   }
-  return { status: res.status, contentType: res.headers.get('content-type'), body: parsed };
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    headers: res.headers,
+    body: parsed,
+  };
 }
 
 // ---------------------------------------------------------------------------

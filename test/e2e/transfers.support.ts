@@ -23,7 +23,7 @@ import { signRequest, UNSIGNED_STREAM } from '#lib/auth/signing.js';
 import type { Subscription } from '#lib/bus/bus.js';
 import { createLogger, silentLogger } from '#lib/logger.js';
 import { REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
-import { type EmbeddedMesh, startEmbeddedMesh } from '../../embedded/mesh.js';
+import { type EmbeddedMesh, type EmbeddedOptions, startEmbeddedMesh } from '../../embedded/mesh.js';
 import type { StorageConfig } from '../../services/storage/src/config.js';
 import { deleteStreams, dropSchemas } from '../support/cleanup.js';
 import { TEST_DATABASE_URL, TEST_NATS_URL, uniqueName } from '../support/env.js';
@@ -93,6 +93,8 @@ export interface MeshOptions {
   readonly readMaxBytes?: number;
   /** The NATS server the mesh uses (and whose streams `close` deletes); default the shared one. */
   readonly natsUrl?: string;
+  /** Gateway settings beyond the mesh's defaults (rate and stream limits, CORS). */
+  readonly gateway?: EmbeddedOptions['gateway'];
 }
 
 /**
@@ -107,11 +109,13 @@ export class Platform {
   #mesh: EmbeddedMesh | undefined;
   #admin: Signer | undefined;
   readonly #readMaxBytes: number;
+  readonly #gateway: MeshOptions['gateway'];
   /** The NATS server of the mesh. */
   readonly natsUrl: string;
 
   private constructor(options: MeshOptions) {
     this.#readMaxBytes = options.readMaxBytes ?? READ_MAX_BYTES;
+    this.#gateway = options.gateway;
     this.natsUrl = options.natsUrl ?? TEST_NATS_URL;
   }
 
@@ -197,6 +201,7 @@ export class Platform {
       seedDemo: true,
       logger: level === undefined ? silentLogger() : createLogger({ level }),
       readMaxBytes: this.#readMaxBytes,
+      ...(this.#gateway === undefined ? {} : { gateway: this.#gateway }),
     });
     this.#mesh = mesh;
     if (mesh.firstAdmin !== undefined) {
