@@ -9,6 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createLogger, silentLogger } from '#lib/logger.js';
 import { type EmbeddedMesh, startEmbeddedMesh } from '../embedded/mesh.js';
+import { NO_RATE_LIMIT } from '../gateway/src/config.js';
 import type { FirstAdmin } from '../services/auth/src/bootstrap.js';
 
 export const LOOPBACK = '127.0.0.1';
@@ -47,6 +48,8 @@ export async function startBenchMesh(infra: Infrastructure): Promise<BenchMesh> 
       schemaPrefix: infra.schemaPrefix,
       seedDemo: true,
       logger: level === undefined ? silentLogger() : createLogger({ level }),
+      // The bench loads the platform on purpose, from a few apps: no per-app limits.
+      gateway: { rateLimit: NO_RATE_LIMIT, maxStreamsPerApp: 0 },
     });
     console.log(
       `mesh started in ${Math.round(performance.now() - started)} ms (gateway ${mesh.gateway.url})`,
