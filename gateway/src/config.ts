@@ -30,7 +30,7 @@ export interface GatewayConfig {
   readonly maxClockSkewMs: number;
   /** Platform-wide switch for HMAC-SHA1 signatures (legacy systems, Art. 4.4). */
   readonly allowHmacSha1: boolean;
-  /** Requests per second per app (or operator), with per-app overrides. */
+  /** Requests per second per app, with per-app overrides. */
   readonly rateLimit: RatePolicy;
   /** Streaming calls one app may hold open at once on one replica; 0 for no limit. */
   readonly maxStreamsPerApp: number;

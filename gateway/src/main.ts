@@ -24,6 +24,7 @@ import { limitsInterceptor } from './limits/interceptor.js';
 import { TokenBuckets } from './limits/token-buckets.js';
 import { gatewayRoutes } from './routes/index.js';
 import { jwksRoute } from './routes/jwks.js';
+import { openApiRoutes } from './routes/openapi.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -86,6 +87,7 @@ export async function startGateway(
       ...health.httpRoutes,
       '/metrics': metricsRoute,
       '/.well-known/jwks.json': jwksRoute(config.upstreams.auth),
+      ...openApiRoutes(),
     },
   });
   log.info({ url: server.url }, 'gateway listening');

@@ -1,10 +1,10 @@
 /**
- * What one client may take of the gateway: requests per second per app (or
- * operator), and streams open at once per app. Past either, the call is
+ * What one client may take of the gateway: requests per second per app, and
+ * streams open at once per app. Past either, the call is
  * answered `resource_exhausted` with when to retry (`retry-after`, seconds,
  * and `retry_after_ms` in the ErrorInfo) before it reaches any service, and
  * other clients are unaffected. Runs after authentication, on the verified
- * caller; anonymous calls (public RPCs only) are not limited here.
+ * caller; operators and anonymous calls (public RPCs only) are not limited here.
  */
 import { Code, ConnectError, type Interceptor, type StreamResponse } from '@connectrpc/connect';
 import { type Caller, CallerKind, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
@@ -76,10 +76,9 @@ export function limitsInterceptor(options: LimitsOptions): Interceptor {
   };
 }
 
+/** Apps are limited; operators (the province's administrators and their tools) and anonymous calls are not. */
 function limitKey(caller: Caller): string | undefined {
-  if (caller.kind === CallerKind.APP && caller.appId !== '') return caller.appId;
-  if (caller.kind === CallerKind.OPERATOR && caller.subject !== '') return caller.subject;
-  return undefined;
+  return caller.kind === CallerKind.APP && caller.appId !== '' ? caller.appId : undefined;
 }
 
 async function* releasing<T>(messages: AsyncIterable<T>, done: () => void): AsyncIterable<T> {

@@ -1,5 +1,5 @@
 /**
- * Per-caller request rates: a token bucket per app (or operator), refilled
+ * Per-app request rates: a token bucket per app, refilled
  * continuously at its rate up to its burst. Each gateway replica keeps its
  * own buckets, so the rate an app gets across the platform is its limit
  * times the replicas it reaches; the limit protects the platform from one
@@ -16,7 +16,7 @@ export interface Rate {
 export interface RatePolicy {
   /** Every caller's rate unless overridden. */
   readonly default: Rate;
-  /** Rates of particular callers, by app id (or operator subject). */
+  /** Rates of particular apps, by app id. */
   readonly overrides: ReadonlyMap<string, Rate>;
 }
 
