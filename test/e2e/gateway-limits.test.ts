@@ -38,7 +38,7 @@ it('answers an app past its rate resource_exhausted with retry-after, and serves
   expect(first.status).toBe(429);
   expect(first.body).toMatchObject({ code: 'resource_exhausted' });
   expect(JSON.stringify(first.body)).toContain('RATE_LIMITED');
-  expect(Number(first.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect(Number(first.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
   expect(String((first.body as { message: string }).message)).toMatch(/5 requests per second/);
 
   const other = await call(platform, REGISTRY, 'GetApp', { id: quiet.id }, quiet.signer);
