@@ -142,8 +142,8 @@ export function curlExample(path: string, kind: string, access: string, example:
   return lines.join('\n');
 }
 
-const HELPERS = `LGSP_URL=http://127.0.0.1:8080          # the gateway
-LGSP_ACCESS_KEY_ID=...  LGSP_SECRET_KEY=...  # an HMAC credential, for signed calls
+const HELPERS = `LGSP_URL=\${LGSP_URL:-http://127.0.0.1:8080}   # the gateway
+# Signed calls: an HMAC credential in LGSP_ACCESS_KEY_ID and LGSP_SECRET_KEY.
 
 # sign <path> <body file, or - for a streamed upload>: sets TIMESTAMP, NONCE, DIGEST and
 # SIGNATURE for an HMAC-SHA256 signature (docs/auth.md).

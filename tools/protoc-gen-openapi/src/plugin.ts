@@ -67,7 +67,8 @@ export const openApiPlugin: Plugin = {
   run(request: CodeGeneratorRequest) {
     const options = parseParameter(request.parameter);
     const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: request.protoFile }));
-    const files = request.fileToGenerate.map((name): DescFile => {
+    // By name, so that the output does not depend on the order the driver lists the files in.
+    const files = [...request.fileToGenerate].sort().map((name): DescFile => {
       const file = registry.getFile(name);
       if (file === undefined) throw new Error(`protoc-gen-openapi: ${name} is not in the request`);
       return file;
