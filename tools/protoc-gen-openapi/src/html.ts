@@ -222,7 +222,7 @@ export function renderHtml(document: Schema): string {
       const items = (byTag.get(name) ?? [])
         .map(({ op }) => {
           const rpc = str(op['x-lgsp-rpc']);
-          return `<li><a href="#${anchor('rpc', rpc)}">${escapeHtml(rpc.slice(rpc.indexOf('/') + 1))}</a></li>`;
+          return `<li><a href="#${anchor('rpc', str(op['operationId']))}">${escapeHtml(rpc.slice(rpc.indexOf('/') + 1))}</a></li>`;
         })
         .join('');
       return `<li><a href="#${anchor('service', name)}"><strong>${escapeHtml(shortName(name))}</strong></a><ul>${items}</ul></li>`;
@@ -314,7 +314,7 @@ function rpcHtml(doc: Obj, { path, op }: Rpc): string {
     kind === 'unary' ? '' : `<span class="badge kind">${escapeHtml(kind.replace('_', ' '))}</span>`;
   const deprecated = op['deprecated'] === true ? '<span class="badge deprecated">deprecated</span>' : '';
   const example = curlExample(path, kind, access, obj(requestMedia)['example']);
-  return `<article class="rpc" id="${anchor('rpc', rpc)}">
+  return `<article class="rpc" id="${anchor('rpc', str(op['operationId']))}">
 <h3>${escapeHtml(rpc.slice(rpc.indexOf('/') + 1))}<span class="badge access-${escapeHtml(access)}">${escapeHtml(access)}</span>${kindBadge}${deprecated}</h3>
 <div class="path">POST ${escapeHtml(path)}</div>
 ${prose(str(op['description']))}
