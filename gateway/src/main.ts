@@ -5,8 +5,13 @@
  * and streams, answers browsers' CORS, and serves /healthz, /readyz, /metrics
  * and the session-token key set.
  */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { create } from '@bufbuild/protobuf';
 import { createContextValues } from '@connectrpc/connect';
 import { Health } from '#gen/grpc/health/v1/health_pb.js';
+import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
+import { AuditOutcome, type AuditRecorder } from '#lib/audit.js';
 import { SIGNATURE_HEADERS } from '#lib/auth/signing.js';
 import type { Bus } from '#lib/bus/bus.js';
 import { connectNatsBus } from '#lib/bus/nats.js';
@@ -15,14 +20,15 @@ import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger, type Logger } from '#lib/logger.js';
 import { REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
 import { createHealthMonitor, type HealthMonitor } from '#lib/rpc/health.js';
-import { startRpcServer } from '#lib/rpc/server.js';
+import { headerValue, startRpcServer } from '#lib/rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from '#lib/telemetry.js';
 import { authenticationInterceptor, needsBodyDigest } from './auth/authenticate.js';
 import { type GatewayConfig, loadGatewayConfig } from './config.js';
 import { createGatewayContext, readinessChecks } from './context.js';
 import { limitsInterceptor } from './limits/interceptor.js';
 import { TokenBuckets } from './limits/token-buckets.js';
-import { gatewayRoutes } from './routes/index.js';
+import { bodyCheck } from './routes/body-check.js';
+import { GATEWAY_SERVICES, gatewayRoutes } from './routes/index.js';
 import { jwksRoute } from './routes/jwks.js';
 import { openApiRoutes } from './routes/openapi.js';
 
@@ -77,6 +83,8 @@ export async function startGateway(
       extraExposed: ['retry-after', REQUEST_ID_HEADER],
     },
     digestBody: needsBodyDigest,
+    checkBody: bodyCheck(GATEWAY_SERVICES),
+    onBodyRefused: (headers, path, message) => recordUndecodable(ctx.audit, headers, path, message),
     // A public client cannot set the internal caller entry: context starts empty.
     contextValues: () => createContextValues(),
     routes: (router) => {
@@ -106,6 +114,29 @@ export async function startGateway(
       return closing;
     },
   };
+}
+
+/**
+ * A signed request whose body does not decode never reaches authentication:
+ * its refusal is recorded here, with the request id the client sent and the
+ * key it claims (unverified).
+ */
+function recordUndecodable(
+  audit: AuditRecorder,
+  headers: IncomingHttpHeaders,
+  path: string,
+  message: string,
+): void {
+  const offered = headerValue(headers[REQUEST_ID_HEADER]);
+  const requestId = offered !== undefined && /^[A-Za-z0-9._-]{1,128}$/.test(offered) ? offered : randomUUID();
+  const keyId = headerValue(headers[SIGNATURE_HEADERS.keyId]) ?? '';
+  audit.record({
+    actor: create(CallerSchema, { kind: CallerKind.ANONYMOUS, requestId }),
+    action: path.slice(1),
+    outcome: AuditOutcome.REFUSED,
+    reason: 'BODY_UNDECODABLE',
+    message: `${message} (signed with key "${keyId.slice(0, 64)}", not verified)`.slice(0, 1000),
+  });
 }
 
 /**

@@ -16,8 +16,9 @@ export const bodyDigestKey = createContextKey<string | undefined>(undefined, {
 });
 
 const DIGEST = Symbol('lgsp.bodyDigest');
+const BODY = Symbol('lgsp.body');
 
-type NodeRequest = (IncomingMessage | Http2ServerRequest) & { [DIGEST]?: string };
+type NodeRequest = (IncomingMessage | Http2ServerRequest) & { [DIGEST]?: string; [BODY]?: Buffer };
 
 /** Reads the body (up to `maxBytes`), remembers its digest and lets Connect read the same bytes again. */
 export async function bufferBody(req: NodeRequest, maxBytes: number): Promise<void> {
@@ -38,7 +39,10 @@ export async function bufferBody(req: NodeRequest, maxBytes: number): Promise<vo
     }
     hash.update(chunk);
   }
-  if (complete) req[DIGEST] = hash.digest('hex');
+  if (complete) {
+    req[DIGEST] = hash.digest('hex');
+    req[BODY] = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
   // Connect iterates the request: give it the buffered chunks, then whatever is left unread.
   Object.defineProperty(req, Symbol.asyncIterator, {
     configurable: true,
@@ -53,4 +57,9 @@ export async function bufferBody(req: NodeRequest, maxBytes: number): Promise<vo
 
 export function digestOf(req: NodeRequest): string | undefined {
   return req[DIGEST];
+}
+
+/** The whole body `bufferBody` read, or undefined when it was not read whole. */
+export function bufferedBodyOf(req: NodeRequest): Buffer | undefined {
+  return req[BODY];
 }

@@ -16,7 +16,8 @@ import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/conn
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.js';
-import { bodyDigestKey, bufferBody, digestOf } from './body-digest.js';
+import { type BodyCheck, refuseBody } from './body-check.js';
+import { bodyDigestKey, bufferBody, bufferedBodyOf, digestOf } from './body-digest.js';
 import { CALLER_HEADER, callerKey, decodeCaller, REQUEST_ID_HEADER } from './caller.js';
 import { type CorsPolicy, corsHandler } from './cors.js';
 import { errorInterceptor } from './error-interceptor.js';
@@ -66,6 +67,13 @@ export interface RpcServerOptions {
    */
   readonly headersTimeoutMs?: number;
   readonly bodyTimeoutMs?: number;
+  /**
+   * Checks a body read whole (`digestBody`) before Connect decodes it; one
+   * that does not decode is answered `invalid_argument` and reported to
+   * `onBodyRefused` (the gateway audits it).
+   */
+  readonly checkBody?: BodyCheck;
+  readonly onBodyRefused?: (headers: http.IncomingHttpHeaders, path: string, message: string) => void;
 }
 
 export interface RpcServer {
@@ -127,6 +135,13 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
 
   const digestBody = options.digestBody;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const checkBody = (req: Parameters<typeof handler>[0]) => {
+    const body = bufferedBodyOf(req);
+    if (options.checkBody === undefined || body === undefined) return undefined;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const message = options.checkBody(path, String(req.headers['content-type'] ?? ''), body);
+    return message === undefined ? undefined : { path, message };
+  };
   const digesting: typeof handler =
     digestBody === undefined
       ? handler
@@ -142,7 +157,14 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
           bufferBody(req, options.readMaxBytes).then(
             () => {
               clearTimeout(timer);
-              if (!res.headersSent) handler(req, res);
+              if (res.headersSent) return;
+              const refusal = checkBody(req);
+              if (refusal === undefined) {
+                handler(req, res);
+                return;
+              }
+              options.onBodyRefused?.(req.headers, refusal.path, refusal.message);
+              refuseBody(req as http.IncomingMessage, res as http.ServerResponse, refusal.message);
             },
             () => {
               clearTimeout(timer);

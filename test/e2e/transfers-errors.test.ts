@@ -318,10 +318,9 @@ describe('the request itself', () => {
     await expectNothingWritten(source);
   });
 
-  // Known gap: Connect decodes the body before any interceptor runs, so the
-  // gateway's audit never sees these refusals. Kept as an expected failure so
-  // that the fix shows up here.
-  it.fails('records the refusals of bodies that do not decode in the audit log', async () => {
+  // Connect decodes the body before any interceptor runs: the gateway checks a
+  // signed body itself first, and records the refusal (lib/rpc/body-check.ts).
+  it('records the refusals of bodies that do not decode in the audit log', async () => {
     const { source } = await pair();
     const answers = await sendMalformedJson(source);
     const recorded = await Promise.all(
@@ -332,10 +331,9 @@ describe('the request itself', () => {
     expect(recorded).toEqual(MALFORMED_JSON.map(() => ['REFUSED']));
   });
 
-  // Known gap: Connect answers a request body that does not decode as protobuf
-  // with INTERNAL (its binary parser raises Internal for requests and answers
-  // alike), before any interceptor could map it. Expected failures until then.
-  it.fails.each([
+  // Connect alone would answer these INTERNAL (its binary parser raises Internal
+  // for requests and answers alike); the gateway's body check answers first.
+  it.each([
     // Field 1 (recipients), length-delimited, claiming far more bytes than follow.
     ['a length past its end', [0x0a, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x01]],
     // Field 1 with wire type 7, which does not exist.

@@ -261,3 +261,43 @@ describe('a slow client', () => {
     }
   });
 });
+
+describe('a body that does not decode', () => {
+  it('is answered invalid_argument in the protocol the client spoke, and reported', async () => {
+    const refused: string[] = [];
+    const server = await healthServer({
+      digestBody: () => true,
+      checkBody: (path, contentType) => `${path} cannot take this ${contentType}`,
+      onBodyRefused: (_headers, path) => refused.push(path),
+    });
+    const post = (contentType: string) =>
+      fetch(`${server.url}/grpc.health.v1.Health/Check`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: 'garbage',
+      });
+    try {
+      const unary = await post('application/json');
+      expect(unary.status).toBe(400);
+      expect(await unary.json()).toEqual({
+        code: 'invalid_argument',
+        message: '/grpc.health.v1.Health/Check cannot take this application/json',
+      });
+
+      const streaming = Buffer.from(await (await post('application/connect+json')).arrayBuffer());
+      expect(streaming[0]).toBe(0b10);
+      expect(JSON.parse(streaming.subarray(5).toString())).toMatchObject({
+        error: { code: 'invalid_argument' },
+      });
+
+      const web = await post('application/grpc-web+proto');
+      expect(web.headers.get('grpc-status')).toBe('3');
+      const trailer = Buffer.from(await web.arrayBuffer());
+      expect(trailer[0]).toBe(0x80);
+      expect(trailer.subarray(5).toString()).toContain('grpc-status:3');
+      expect(refused).toHaveLength(3);
+    } finally {
+      await server.close(100);
+    }
+  });
+});

@@ -8,6 +8,16 @@ import { TransferService } from '#gen/lgsp/transfer/v1/transfer_service_pb.js';
 import type { GatewayContext } from '../context.js';
 import { proxyService } from './proxy.js';
 
+/** Every service the gateway serves. */
+export const GATEWAY_SERVICES = [
+  RegistryService,
+  AuthService,
+  TransferService,
+  StorageService,
+  NotificationService,
+  SsoService,
+] as const;
+
 /**
  * The public API: every service, each forwarded to its upstream. Internal RPCs
  * are routed too but refused by their access level before they leave the gateway.
