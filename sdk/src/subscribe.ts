@@ -10,7 +10,8 @@
  * missing heartbeats) it subscribes again after a back-off, with
  * `after_sequence` set to the last notice handled: nothing is lost, nothing
  * handled comes twice. Leaving the loop (break, return, throw) does not
- * acknowledge the notice in hand: it comes again on the next subscription.
+ * acknowledge the notice in hand: call `ack()` if it was handled, otherwise
+ * it comes again on the next subscription.
  */
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import { type Client, Code } from '@connectrpc/connect';
@@ -56,12 +57,14 @@ export class Subscription implements AsyncIterable<Notice> {
   readonly #retry: RetryPolicy;
   readonly #closed = new AbortController();
   #started = false;
+  #lastGiven = 0n;
 
   constructor(client: Client<typeof NotificationService>, options: SubscribeOptions, retry: RetryPolicy) {
     this.#client = client;
     this.#options = options;
     this.#retry = retry;
     this.lastSequence = BigInt(options.afterSequence ?? 0);
+    this.#lastGiven = this.lastSequence;
     options.signal?.addEventListener('abort', () => this.close(), { once: true });
     if (options.signal?.aborted === true) this.close();
   }
@@ -71,9 +74,14 @@ export class Subscription implements AsyncIterable<Notice> {
     this.#closed.abort();
   }
 
-  /** Acknowledges every notice up to `sequence` (default: the last handled). */
-  async ack(sequence: bigint = this.lastSequence): Promise<void> {
-    if (sequence > 0n) await this.#client.ackNotices({ upToSequence: sequence });
+  /**
+   * Acknowledges every notice up to `sequence`; default the last notice the
+   * loop was given (the one in hand after a `break`), which then counts as handled.
+   */
+  async ack(sequence: bigint = this.#lastGiven): Promise<void> {
+    if (sequence <= 0n) return;
+    await this.#client.ackNotices({ upToSequence: sequence });
+    if (sequence > this.lastSequence) this.lastSequence = sequence;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Notice> {
@@ -126,6 +134,7 @@ export class Subscription implements AsyncIterable<Notice> {
           const notice = message.event.value;
           if (notice.sequence <= this.lastSequence) continue;
           clearTimeout(watchdog);
+          this.#lastGiven = notice.sequence;
           yield notice;
           // Asked for the next one: this notice is handled.
           rearm();
