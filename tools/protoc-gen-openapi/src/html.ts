@@ -127,14 +127,16 @@ export function curlExample(path: string, kind: string, access: string, example:
     lines.push('', '# or, with the shell client:', `clients/shell/lgsp-call ${path.slice(1)} '${json}'`);
     return lines.join('\n');
   }
-  const message = '{}';
   if (kind === 'server_streaming') {
-    lines.push(`envelope '${message}' > body.bin`);
+    lines.push(`envelope '${json}' > body.bin`);
     if (signed) lines.push(`sign ${path} body.bin`);
     lines.push(`curl -sS -N -X POST "$LGSP_URL${path}" -H 'content-type: application/connect+json' \\`);
   } else {
-    lines.push(`{ envelope '${message}'; envelope '${message}'; } > body.bin   # one per request message`);
-    if (signed) lines.push(`sign ${path} -   # streamed uploads are not hashed`);
+    lines.push(
+      '# one envelope per request message, in order',
+      `{ envelope '${json}'; envelope '...'; } > body.bin`,
+    );
+    if (signed) lines.push(`sign ${path} -   # a streamed upload is not hashed`);
     lines.push(`curl -sS -X POST "$LGSP_URL${path}" -H 'content-type: application/connect+json' \\`);
   }
   if (signed) lines.push(...SIGNED_HEADERS.map((line) => `  ${line}`));

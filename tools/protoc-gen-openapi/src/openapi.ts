@@ -191,8 +191,10 @@ function operation(method: DescMethod, access: string): Schema {
     );
   }
   const mediaType = streaming ? 'application/connect+json' : 'application/json';
-  const request: Schema = { schema: { $ref: refTo(method.input.typeName) } };
-  if (!streaming) request['example'] = exampleOf(method.input);
+  const request: Schema = {
+    schema: { $ref: refTo(method.input.typeName) },
+    example: exampleOf(method.input),
+  };
   const responses: Schema = {
     '200': {
       description: streaming
