@@ -261,8 +261,25 @@ export function presenceFindings(presence: PresenceReport): string[] {
   );
   out.push(
     `The main thread was busy ${pct(steady.serverBusy)} of the steady phase; the process used ` +
-      `${steady.cores.toFixed(3)} core on all threads (garbage collection and the libuv pool included).`,
+      `${steady.cores.toFixed(3)} core on all threads (garbage collection and the libuv pool included).` +
+      (steady.serverBusy >= SATURATED
+        ? ' The main thread was saturated: every service and the database share it here, so the mesh ran at ' +
+          'its ceiling and this figure is a floor of what the load needs, not its cost.'
+        : ''),
   );
+  const expected = apps / interval;
+  if (beats < 0.95 * expected) {
+    out.push(
+      `Only ${num(beats)} heartbeats a second were answered of the ${num(expected)} the apps sent: the mesh fell behind.`,
+    );
+  }
+  if (presence.retained !== null && steady.heapUsedBytes > 2 * presence.retained.heapUsedBytes) {
+    out.push(
+      `The V8 heap in use reached ${num(steady.heapUsedBytes / MiB)} MiB in the steady phase, while a full ` +
+        `collection afterwards left ${num(presence.retained.heapUsedBytes / MiB)} MiB: most of it was garbage ` +
+        'waiting for the collector, whose work is part of the CPU above.',
+    );
+  }
   if (presence.profile.length > 0) {
     out.push(
       `Main-thread profile of the same load: ${presence.profile
