@@ -40,7 +40,7 @@ export class ShellDoc {
   }
 
   /** Runs the block under `heading` with `set -euo pipefail`, GW and ADMIN_ENV pointing at the mesh. */
-  runBlock(heading: string, platform: Platform, scratch: string) {
+  runBlock(heading: string, platform: Platform, scratch: string, env: Record<string, string> = {}) {
     return run('bash', ['-euo', 'pipefail', '-c', this.block(heading)], {
       cwd: ROOT,
       env: {
@@ -49,6 +49,7 @@ export class ShellDoc {
         TMPDIR: scratch,
         GW: platform.url,
         ADMIN_ENV: platform.mesh.adminEnvFile,
+        ...env,
       },
       timeout: 60_000,
       maxBuffer: 16 * 1024 * 1024,
