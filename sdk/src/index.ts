@@ -33,6 +33,7 @@ export {
   type UploadSpaceRef,
 } from './client.js';
 export {
+  checkAlgorithm,
   type Credentials,
   credentialsFromEnv,
   DEFAULT_URL,
