@@ -17,9 +17,13 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditChainAnchor, AuditChainBreak, AuditLogEntry } from "./audit_log_pb.js";
+import { file_lgsp_auth_v1_audit_log } from "./audit_log_pb.js";
 import type { ClockPolicy, Credential, CredentialOwner, KeyMaterial, Refusal, SessionToken, SignedRequest } from "./resources_pb.js";
 import { file_lgsp_auth_v1_resources } from "./resources_pb.js";
 import { file_lgsp_common_v1_access } from "../../common/v1/access_pb.js";
+import type { AuditOutcome } from "../../common/v1/audit_pb.js";
+import { file_lgsp_common_v1_audit } from "../../common/v1/audit_pb.js";
 import type { Caller } from "../../common/v1/common_pb.js";
 import { file_lgsp_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -28,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lgsp/auth/v1/auth_service.proto.
  */
 export const file_lgsp_auth_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9sZ3NwL2F1dGgvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEgxsZ3NwLmF1dGgudjEiRwoUR2V0U2VydmVyVGltZVJlcXVlc3QSLwoLY2xpZW50X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqgBChVHZXRTZXJ2ZXJUaW1lUmVzcG9uc2USLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCmNsb2NrX3NrZXcYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMY2xvY2tfcG9saWN5GAMgASgLMhkubGdzcC5hdXRoLnYxLkNsb2NrUG9saWN5IrEBChdDcmVhdGVDcmVkZW50aWFsUmVxdWVzdBIsCgVvd25lchgBIAEoCzIdLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsT3duZXISDQoFbGFiZWwYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWFsbG93X2xlZ2FjeV9zaGExGAQgASgIEg0KBXJvbGVzGAUgAygJIlwKGENyZWF0ZUNyZWRlbnRpYWxSZXNwb25zZRIsCgpjcmVkZW50aWFsGAEgASgLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwSEgoKc2VjcmV0X2tleRgCIAEoCSKCAQoYUmVnaXN0ZXJQdWJsaWNLZXlSZXF1ZXN0Eg4KBmFwcF9pZBgBIAEoCRIWCg5wdWJsaWNfa2V5X3BlbRgCIAEoCRINCgVsYWJlbBgDIAEoCRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoZUmVnaXN0ZXJQdWJsaWNLZXlSZXNwb25zZRIsCgpjcmVkZW50aWFsGAEgASgLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwiLQoUR2V0Q3JlZGVudGlhbFJlcXVlc3QSFQoNYWNjZXNzX2tleV9pZBgBIAEoCSJFChVHZXRDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsIocBChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0EiwKBW93bmVyGAEgASgLMh0ubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWxPd25lchIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImEKF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEi0KC2NyZWRlbnRpYWxzGAEgAygLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqUBChdSb3RhdGVDcmVkZW50aWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEioKB292ZXJsYXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcHVibGljX2tleV9wZW0YAyABKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIogBChhSb3RhdGVDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsEhIKCnNlY3JldF9rZXkYAiABKAkSKgoIcHJldmlvdXMYAyABKAsyGC5sZ3NwLmF1dGgudjEuQ3JlZGVudGlhbCJAChdSZXZva2VDcmVkZW50aWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJIChhSZXZva2VDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsInkKHVZlcmlmeVJlcXVlc3RTaWduYXR1cmVSZXF1ZXN0EiwKB3JlcXVlc3QYASABKAsyGy5sZ3NwLmF1dGgudjEuU2lnbmVkUmVxdWVzdBIWCg5jbGllbnRfYWRkcmVzcxgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIq4BCh5WZXJpZnlSZXF1ZXN0U2lnbmF0dXJlUmVzcG9uc2USKAoGY2FsbGVyGAEgASgLMhYubGdzcC5jb21tb24udjEuQ2FsbGVySAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSAASLQoKY2xvY2tfc2tldxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdvdXRjb21lIi4KFUdldEtleU1hdGVyaWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJIpICChZHZXRLZXlNYXRlcmlhbFJlc3BvbnNlEi0KCG1hdGVyaWFsGAEgASgLMhkubGdzcC5hdXRoLnYxLktleU1hdGVyaWFsSAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSAASLAoJY2FjaGVfdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEm5lZ2F0aXZlX2NhY2hlX3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxjbG9ja19wb2xpY3kYBSABKAsyGS5sZ3NwLmF1dGgudjEuQ2xvY2tQb2xpY3lCCQoHb3V0Y29tZSJ/ChhJc3N1ZVNlc3Npb25Ub2tlblJlcXVlc3QSGgoSZGVzdGluYXRpb25fYXBwX2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcHVycG9zZRgEIAEoCSJfChlJc3N1ZVNlc3Npb25Ub2tlblJlc3BvbnNlEhUKDXNlc3Npb25fdG9rZW4YASABKAkSKwoHc2Vzc2lvbhgCIAEoCzIaLmxnc3AuYXV0aC52MS5TZXNzaW9uVG9rZW4iXAoTVmVyaWZ5QWNjZXNzUmVxdWVzdBItCghpbmNvbWluZxgBIAEoCzIbLmxnc3AuYXV0aC52MS5TaWduZWRSZXF1ZXN0EhYKDnNvdXJjZV9hZGRyZXNzGAIgASgJImIKC0FjY2Vzc0dyYW50EisKB3Nlc3Npb24YASABKAsyGi5sZ3NwLmF1dGgudjEuU2Vzc2lvblRva2VuEiYKBnNvdXJjZRgCIAEoCzIWLmxnc3AuY29tbW9uLnYxLkNhbGxlciJ5ChRWZXJpZnlBY2Nlc3NSZXNwb25zZRIsCgdncmFudGVkGAEgASgLMhkubGdzcC5hdXRoLnYxLkFjY2Vzc0dyYW50SAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSABCCQoHb3V0Y29tZTKBCQoLQXV0aFNlcnZpY2USXgoNR2V0U2VydmVyVGltZRIiLmxnc3AuYXV0aC52MS5HZXRTZXJ2ZXJUaW1lUmVxdWVzdBojLmxnc3AuYXV0aC52MS5HZXRTZXJ2ZXJUaW1lUmVzcG9uc2UiBMjzGAESZwoQQ3JlYXRlQ3JlZGVudGlhbBIlLmxnc3AuYXV0aC52MS5DcmVhdGVDcmVkZW50aWFsUmVxdWVzdBomLmxnc3AuYXV0aC52MS5DcmVhdGVDcmVkZW50aWFsUmVzcG9uc2UiBMjzGAMSagoRUmVnaXN0ZXJQdWJsaWNLZXkSJi5sZ3NwLmF1dGgudjEuUmVnaXN0ZXJQdWJsaWNLZXlSZXF1ZXN0GicubGdzcC5hdXRoLnYxLlJlZ2lzdGVyUHVibGljS2V5UmVzcG9uc2UiBMjzGAMSXgoNR2V0Q3JlZGVudGlhbBIiLmxnc3AuYXV0aC52MS5HZXRDcmVkZW50aWFsUmVxdWVzdBojLmxnc3AuYXV0aC52MS5HZXRDcmVkZW50aWFsUmVzcG9uc2UiBMjzGAISZAoPTGlzdENyZWRlbnRpYWxzEiQubGdzcC5hdXRoLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaJS5sZ3NwLmF1dGgudjEuTGlzdENyZWRlbnRpYWxzUmVzcG9uc2UiBMjzGAISZwoQUm90YXRlQ3JlZGVudGlhbBIlLmxnc3AuYXV0aC52MS5Sb3RhdGVDcmVkZW50aWFsUmVxdWVzdBomLmxnc3AuYXV0aC52MS5Sb3RhdGVDcmVkZW50aWFsUmVzcG9uc2UiBMjzGAISZwoQUmV2b2tlQ3JlZGVudGlhbBIlLmxnc3AuYXV0aC52MS5SZXZva2VDcmVkZW50aWFsUmVxdWVzdBomLmxnc3AuYXV0aC52MS5SZXZva2VDcmVkZW50aWFsUmVzcG9uc2UiBMjzGAISeQoWVmVyaWZ5UmVxdWVzdFNpZ25hdHVyZRIrLmxnc3AuYXV0aC52MS5WZXJpZnlSZXF1ZXN0U2lnbmF0dXJlUmVxdWVzdBosLmxnc3AuYXV0aC52MS5WZXJpZnlSZXF1ZXN0U2lnbmF0dXJlUmVzcG9uc2UiBMjzGAUSYQoOR2V0S2V5TWF0ZXJpYWwSIy5sZ3NwLmF1dGgudjEuR2V0S2V5TWF0ZXJpYWxSZXF1ZXN0GiQubGdzcC5hdXRoLnYxLkdldEtleU1hdGVyaWFsUmVzcG9uc2UiBMjzGAUSagoRSXNzdWVTZXNzaW9uVG9rZW4SJi5sZ3NwLmF1dGgudjEuSXNzdWVTZXNzaW9uVG9rZW5SZXF1ZXN0GicubGdzcC5hdXRoLnYxLklzc3VlU2Vzc2lvblRva2VuUmVzcG9uc2UiBMjzGAISWwoMVmVyaWZ5QWNjZXNzEiEubGdzcC5hdXRoLnYxLlZlcmlmeUFjY2Vzc1JlcXVlc3QaIi5sZ3NwLmF1dGgudjEuVmVyaWZ5QWNjZXNzUmVzcG9uc2UiBMjzGAJiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_lgsp_auth_v1_resources, file_lgsp_common_v1_access, file_lgsp_common_v1_common]);
+  fileDesc("Ch9sZ3NwL2F1dGgvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEgxsZ3NwLmF1dGgudjEiRwoUR2V0U2VydmVyVGltZVJlcXVlc3QSLwoLY2xpZW50X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqgBChVHZXRTZXJ2ZXJUaW1lUmVzcG9uc2USLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCmNsb2NrX3NrZXcYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMY2xvY2tfcG9saWN5GAMgASgLMhkubGdzcC5hdXRoLnYxLkNsb2NrUG9saWN5IrEBChdDcmVhdGVDcmVkZW50aWFsUmVxdWVzdBIsCgVvd25lchgBIAEoCzIdLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsT3duZXISDQoFbGFiZWwYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWFsbG93X2xlZ2FjeV9zaGExGAQgASgIEg0KBXJvbGVzGAUgAygJIlwKGENyZWF0ZUNyZWRlbnRpYWxSZXNwb25zZRIsCgpjcmVkZW50aWFsGAEgASgLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwSEgoKc2VjcmV0X2tleRgCIAEoCSKCAQoYUmVnaXN0ZXJQdWJsaWNLZXlSZXF1ZXN0Eg4KBmFwcF9pZBgBIAEoCRIWCg5wdWJsaWNfa2V5X3BlbRgCIAEoCRINCgVsYWJlbBgDIAEoCRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSQoZUmVnaXN0ZXJQdWJsaWNLZXlSZXNwb25zZRIsCgpjcmVkZW50aWFsGAEgASgLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwiLQoUR2V0Q3JlZGVudGlhbFJlcXVlc3QSFQoNYWNjZXNzX2tleV9pZBgBIAEoCSJFChVHZXRDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsIocBChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0EiwKBW93bmVyGAEgASgLMh0ubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWxPd25lchIYChBpbmNsdWRlX2luYWN0aXZlGAIgASgIEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJImEKF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEi0KC2NyZWRlbnRpYWxzGAEgAygLMhgubGdzcC5hdXRoLnYxLkNyZWRlbnRpYWwSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqUBChdSb3RhdGVDcmVkZW50aWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEioKB292ZXJsYXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcHVibGljX2tleV9wZW0YAyABKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIogBChhSb3RhdGVDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsEhIKCnNlY3JldF9rZXkYAiABKAkSKgoIcHJldmlvdXMYAyABKAsyGC5sZ3NwLmF1dGgudjEuQ3JlZGVudGlhbCJAChdSZXZva2VDcmVkZW50aWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJIChhSZXZva2VDcmVkZW50aWFsUmVzcG9uc2USLAoKY3JlZGVudGlhbBgBIAEoCzIYLmxnc3AuYXV0aC52MS5DcmVkZW50aWFsInkKHVZlcmlmeVJlcXVlc3RTaWduYXR1cmVSZXF1ZXN0EiwKB3JlcXVlc3QYASABKAsyGy5sZ3NwLmF1dGgudjEuU2lnbmVkUmVxdWVzdBIWCg5jbGllbnRfYWRkcmVzcxgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIq4BCh5WZXJpZnlSZXF1ZXN0U2lnbmF0dXJlUmVzcG9uc2USKAoGY2FsbGVyGAEgASgLMhYubGdzcC5jb21tb24udjEuQ2FsbGVySAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSAASLQoKY2xvY2tfc2tldxgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdvdXRjb21lIi4KFUdldEtleU1hdGVyaWFsUmVxdWVzdBIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJIpICChZHZXRLZXlNYXRlcmlhbFJlc3BvbnNlEi0KCG1hdGVyaWFsGAEgASgLMhkubGdzcC5hdXRoLnYxLktleU1hdGVyaWFsSAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSAASLAoJY2FjaGVfdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEm5lZ2F0aXZlX2NhY2hlX3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxjbG9ja19wb2xpY3kYBSABKAsyGS5sZ3NwLmF1dGgudjEuQ2xvY2tQb2xpY3lCCQoHb3V0Y29tZSJ/ChhJc3N1ZVNlc3Npb25Ub2tlblJlcXVlc3QSGgoSZGVzdGluYXRpb25fYXBwX2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcHVycG9zZRgEIAEoCSJfChlJc3N1ZVNlc3Npb25Ub2tlblJlc3BvbnNlEhUKDXNlc3Npb25fdG9rZW4YASABKAkSKwoHc2Vzc2lvbhgCIAEoCzIaLmxnc3AuYXV0aC52MS5TZXNzaW9uVG9rZW4iXAoTVmVyaWZ5QWNjZXNzUmVxdWVzdBItCghpbmNvbWluZxgBIAEoCzIbLmxnc3AuYXV0aC52MS5TaWduZWRSZXF1ZXN0EhYKDnNvdXJjZV9hZGRyZXNzGAIgASgJImIKC0FjY2Vzc0dyYW50EisKB3Nlc3Npb24YASABKAsyGi5sZ3NwLmF1dGgudjEuU2Vzc2lvblRva2VuEiYKBnNvdXJjZRgCIAEoCzIWLmxnc3AuY29tbW9uLnYxLkNhbGxlciJ5ChRWZXJpZnlBY2Nlc3NSZXNwb25zZRIsCgdncmFudGVkGAEgASgLMhkubGdzcC5hdXRoLnYxLkFjY2Vzc0dyYW50SAASKAoHcmVmdXNhbBgCIAEoCzIVLmxnc3AuYXV0aC52MS5SZWZ1c2FsSABCCQoHb3V0Y29tZSKSAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkSEQoJdW5pdF9jb2RlGAQgASgJEg4KBmFjdGlvbhgFIAEoCRItCgdvdXRjb21lGAYgASgOMhwubGdzcC5jb21tb24udjEuQXVkaXRPdXRjb21lEhIKCnJlcXVlc3RfaWQYByABKAkSEQoJcGFnZV9zaXplGAggASgFEhIKCnBhZ2VfdG9rZW4YCSABKAkiYAoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLAoHZW50cmllcxgBIAMoCzIbLmxnc3AuYXV0aC52MS5BdWRpdExvZ0VudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIXChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QizwEKFlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USDgoGaW50YWN0GAEgASgIEhcKD2VudHJpZXNfY2hlY2tlZBgCIAEoAxIuCgZhbmNob3IYAyABKAsyHi5sZ3NwLmF1dGgudjEuQXVkaXRDaGFpbkFuY2hvchIVCg1oZWFkX3NlcXVlbmNlGAQgASgDEhEKCWhlYWRfaGFzaBgFIAEoDBIyCgtmaXJzdF9icmVhaxgGIAEoCzIdLmxnc3AuYXV0aC52MS5BdWRpdENoYWluQnJlYWsyygoKC0F1dGhTZXJ2aWNlEl4KDUdldFNlcnZlclRpbWUSIi5sZ3NwLmF1dGgudjEuR2V0U2VydmVyVGltZVJlcXVlc3QaIy5sZ3NwLmF1dGgudjEuR2V0U2VydmVyVGltZVJlc3BvbnNlIgTI8xgBEmcKEENyZWF0ZUNyZWRlbnRpYWwSJS5sZ3NwLmF1dGgudjEuQ3JlYXRlQ3JlZGVudGlhbFJlcXVlc3QaJi5sZ3NwLmF1dGgudjEuQ3JlYXRlQ3JlZGVudGlhbFJlc3BvbnNlIgTI8xgDEmoKEVJlZ2lzdGVyUHVibGljS2V5EiYubGdzcC5hdXRoLnYxLlJlZ2lzdGVyUHVibGljS2V5UmVxdWVzdBonLmxnc3AuYXV0aC52MS5SZWdpc3RlclB1YmxpY0tleVJlc3BvbnNlIgTI8xgDEl4KDUdldENyZWRlbnRpYWwSIi5sZ3NwLmF1dGgudjEuR2V0Q3JlZGVudGlhbFJlcXVlc3QaIy5sZ3NwLmF1dGgudjEuR2V0Q3JlZGVudGlhbFJlc3BvbnNlIgTI8xgCEmQKD0xpc3RDcmVkZW50aWFscxIkLmxnc3AuYXV0aC52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiUubGdzcC5hdXRoLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlIgTI8xgCEmcKEFJvdGF0ZUNyZWRlbnRpYWwSJS5sZ3NwLmF1dGgudjEuUm90YXRlQ3JlZGVudGlhbFJlcXVlc3QaJi5sZ3NwLmF1dGgudjEuUm90YXRlQ3JlZGVudGlhbFJlc3BvbnNlIgTI8xgCEmcKEFJldm9rZUNyZWRlbnRpYWwSJS5sZ3NwLmF1dGgudjEuUmV2b2tlQ3JlZGVudGlhbFJlcXVlc3QaJi5sZ3NwLmF1dGgudjEuUmV2b2tlQ3JlZGVudGlhbFJlc3BvbnNlIgTI8xgCEnkKFlZlcmlmeVJlcXVlc3RTaWduYXR1cmUSKy5sZ3NwLmF1dGgudjEuVmVyaWZ5UmVxdWVzdFNpZ25hdHVyZVJlcXVlc3QaLC5sZ3NwLmF1dGgudjEuVmVyaWZ5UmVxdWVzdFNpZ25hdHVyZVJlc3BvbnNlIgTI8xgFEmEKDkdldEtleU1hdGVyaWFsEiMubGdzcC5hdXRoLnYxLkdldEtleU1hdGVyaWFsUmVxdWVzdBokLmxnc3AuYXV0aC52MS5HZXRLZXlNYXRlcmlhbFJlc3BvbnNlIgTI8xgFEmoKEUlzc3VlU2Vzc2lvblRva2VuEiYubGdzcC5hdXRoLnYxLklzc3VlU2Vzc2lvblRva2VuUmVxdWVzdBonLmxnc3AuYXV0aC52MS5Jc3N1ZVNlc3Npb25Ub2tlblJlc3BvbnNlIgTI8xgCElsKDFZlcmlmeUFjY2VzcxIhLmxnc3AuYXV0aC52MS5WZXJpZnlBY2Nlc3NSZXF1ZXN0GiIubGdzcC5hdXRoLnYxLlZlcmlmeUFjY2Vzc1Jlc3BvbnNlIgTI8xgCEmQKD0xpc3RBdWRpdEV2ZW50cxIkLmxnc3AuYXV0aC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiUubGdzcC5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgTI8xgDEmEKDlZlcmlmeUF1ZGl0TG9nEiMubGdzcC5hdXRoLnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBokLmxnc3AuYXV0aC52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgTI8xgEYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_lgsp_auth_v1_audit_log, file_lgsp_auth_v1_resources, file_lgsp_common_v1_access, file_lgsp_common_v1_audit, file_lgsp_common_v1_common]);
 
 /**
  * GetServerTimeRequest may carry the client's clock.
@@ -809,6 +813,187 @@ export const VerifyAccessResponseSchema: GenMessage<VerifyAccessResponse> = /*@_
   messageDesc(file_lgsp_auth_v1_auth_service, 22);
 
 /**
+ * ListAuditEventsRequest filters the audit log; every filter given must match.
+ *
+ * @generated from message lgsp.auth.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"lgsp.auth.v1.ListAuditEventsRequest"> & {
+  /**
+   * Only events that occurred at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events that occurred before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Only events of this actor: an app id, or a subject (access key id,
+   * operator or service name).
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * Only events whose actor belongs to this unit. A unit administrator may
+   * leave it empty or give their own unit.
+   *
+   * @generated from field: string unit_code = 4;
+   */
+  unitCode: string;
+
+  /**
+   * Only this action: a full RPC name, e.g.
+   * "lgsp.transfer.v1.TransferService/CreateTransfer", or a service's full
+   * name, e.g. "lgsp.transfer.v1.TransferService", for all its methods.
+   *
+   * @generated from field: string action = 5;
+   */
+  action: string;
+
+  /**
+   * Only events with this outcome.
+   *
+   * @generated from field: lgsp.common.v1.AuditOutcome outcome = 6;
+   */
+  outcome: AuditOutcome;
+
+  /**
+   * Only events of this request id.
+   *
+   * @generated from field: string request_id = 7;
+   */
+  requestId: string;
+
+  /**
+   * Page size, 1 to 200; 0 means 50.
+   *
+   * @generated from field: int32 page_size = 8;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response for the next page.
+   *
+   * @generated from field: string page_token = 9;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message lgsp.auth.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_auth_v1_auth_service, 23);
+
+/**
+ * ListAuditEventsResponse is one page of the audit log, newest first.
+ *
+ * @generated from message lgsp.auth.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"lgsp.auth.v1.ListAuditEventsResponse"> & {
+  /**
+   * The entries.
+   *
+   * @generated from field: repeated lgsp.auth.v1.AuditLogEntry entries = 1;
+   */
+  entries: AuditLogEntry[];
+
+  /**
+   * Token for the next page; empty when this is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lgsp.auth.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_auth_v1_auth_service, 24);
+
+/**
+ * VerifyAuditLogRequest asks for a check of the whole chain.
+ *
+ * @generated from message lgsp.auth.v1.VerifyAuditLogRequest
+ */
+export type VerifyAuditLogRequest = Message<"lgsp.auth.v1.VerifyAuditLogRequest"> & {
+};
+
+/**
+ * Describes the message lgsp.auth.v1.VerifyAuditLogRequest.
+ * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
+ */
+export const VerifyAuditLogRequestSchema: GenMessage<VerifyAuditLogRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_auth_v1_auth_service, 25);
+
+/**
+ * VerifyAuditLogResponse is the result of walking the chain.
+ *
+ * @generated from message lgsp.auth.v1.VerifyAuditLogResponse
+ */
+export type VerifyAuditLogResponse = Message<"lgsp.auth.v1.VerifyAuditLogResponse"> & {
+  /**
+   * True when every kept entry verifies and none is missing.
+   *
+   * @generated from field: bool intact = 1;
+   */
+  intact: boolean;
+
+  /**
+   * Entries checked.
+   *
+   * @generated from field: int64 entries_checked = 2;
+   */
+  entriesChecked: bigint;
+
+  /**
+   * Where the kept chain starts: the last entry removed by retention.
+   *
+   * @generated from field: lgsp.auth.v1.AuditChainAnchor anchor = 3;
+   */
+  anchor?: AuditChainAnchor | undefined;
+
+  /**
+   * Sequence of the newest entry.
+   *
+   * @generated from field: int64 head_sequence = 4;
+   */
+  headSequence: bigint;
+
+  /**
+   * Hash of the newest entry; write it down outside the platform to detect
+   * a later rewrite of the whole chain.
+   *
+   * @generated from field: bytes head_hash = 5;
+   */
+  headHash: Uint8Array;
+
+  /**
+   * The first broken entry, when the chain is not intact.
+   *
+   * @generated from field: lgsp.auth.v1.AuditChainBreak first_break = 6;
+   */
+  firstBreak?: AuditChainBreak | undefined;
+};
+
+/**
+ * Describes the message lgsp.auth.v1.VerifyAuditLogResponse.
+ * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
+ */
+export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_auth_v1_auth_service, 26);
+
+/**
  * AuthService owns credentials, nonces, session tokens and the platform's signing keys.
  *
  * @generated from service lgsp.auth.v1.AuthService
@@ -951,6 +1136,30 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAccessRequestSchema;
     output: typeof VerifyAccessResponseSchema;
+  },
+  /**
+   * ListAuditEvents reads the audit log (Art. 14.5), newest first, filtered
+   * and paginated. A province administrator reads every entry; a unit
+   * administrator only the entries whose actor belongs to their unit.
+   *
+   * @generated from rpc lgsp.auth.v1.AuthService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * VerifyAuditLog walks the whole hash chain of the audit log and says
+   * whether it is intact, or names the first entry that is not. Province
+   * administrators only.
+   *
+   * @generated from rpc lgsp.auth.v1.AuthService.VerifyAuditLog
+   */
+  verifyAuditLog: {
+    methodKind: "unary";
+    input: typeof VerifyAuditLogRequestSchema;
+    output: typeof VerifyAuditLogResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lgsp_auth_v1_auth_service, 0);
