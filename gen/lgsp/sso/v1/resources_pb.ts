@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lgsp/sso/v1/resources.proto.
  */
 export const file_lgsp_sso_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("ChtsZ3NwL3Nzby92MS9yZXNvdXJjZXMucHJvdG8SC2xnc3Auc3NvLnYxItkCCgRVc2VyEgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhEKCWZ1bGxfbmFtZRgDIAEoCRINCgVlbWFpbBgEIAEoCRINCgVwaG9uZRgFIAEoCRIRCgl1bml0X2NvZGUYBiABKAkSDQoFcm9sZXMYByADKAkSJwoGc3RhdHVzGAggASgOMhcubGdzcC5zc28udjEuVXNlclN0YXR1cxIgChhwYXNzd29yZF9jaGFuZ2VfcmVxdWlyZWQYCSABKAgSMwoPbGFzdF9sb2dpbl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIngKBFJvbGUSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSJQoFc2NvcGUYBCABKA4yFi5sZ3NwLnNzby52MS5Sb2xlU2NvcGUSEAoIYnVpbHRfaW4YBSABKAgitwMKDFJlbHlpbmdQYXJ0eRIRCgljbGllbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIOCgZhcHBfaWQYBCABKAkSEQoJdW5pdF9jb2RlGAUgASgJEhUKDXJlZGlyZWN0X3VyaXMYBiADKAkSIQoZcG9zdF9sb2dvdXRfcmVkaXJlY3RfdXJpcxgHIAMoCRIWCg5hbGxvd2VkX3Njb3BlcxgIIAMoCRIyCgthdXRoX21ldGhvZBgJIAEoDjIdLmxnc3Auc3NvLnYxLkNsaWVudEF1dGhNZXRob2QSLwoGc3RhdHVzGAogASgOMh8ubGdzcC5zc28udjEuUmVseWluZ1BhcnR5U3RhdHVzEjUKEXNlY3JldF9pc3N1ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIr0BChFQcm92aWRlckVuZHBvaW50cxIOCgZpc3N1ZXIYASABKAkSFQoNZGlzY292ZXJ5X3VybBgCIAEoCRIeChZhdXRob3JpemF0aW9uX2VuZHBvaW50GAMgASgJEhYKDnRva2VuX2VuZHBvaW50GAQgASgJEhwKFGVuZF9zZXNzaW9uX2VuZHBvaW50GAUgASgJEhkKEXVzZXJpbmZvX2VuZHBvaW50GAYgASgJEhAKCGp3a3NfdXJpGAcgASgJKnMKClVzZXJTdGF0dXMSGwoXVVNFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJVU0VSX1NUQVRVU19BQ1RJVkUQARIWChJVU0VSX1NUQVRVU19MT0NLRUQQAhIYChRVU0VSX1NUQVRVU19ESVNBQkxFRBADKlUKCVJvbGVTY29wZRIaChZST0xFX1NDT1BFX1VOU1BFQ0lGSUVEEAASFwoTUk9MRV9TQ09QRV9QTEFURk9STRABEhMKD1JPTEVfU0NPUEVfVU5JVBACKqoBChBDbGllbnRBdXRoTWV0aG9kEiIKHkNMSUVOVF9BVVRIX01FVEhPRF9VTlNQRUNJRklFRBAAEioKJkNMSUVOVF9BVVRIX01FVEhPRF9DTElFTlRfU0VDUkVUX0JBU0lDEAESKQolQ0xJRU5UX0FVVEhfTUVUSE9EX0NMSUVOVF9TRUNSRVRfUE9TVBACEhsKF0NMSUVOVF9BVVRIX01FVEhPRF9OT05FEAMqfgoSUmVseWluZ1BhcnR5U3RhdHVzEiQKIFJFTFlJTkdfUEFSVFlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHwobUkVMWUlOR19QQVJUWV9TVEFUVVNfQUNUSVZFEAESIQodUkVMWUlOR19QQVJUWV9TVEFUVVNfRElTQUJMRUQQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtsZ3NwL3Nzby92MS9yZXNvdXJjZXMucHJvdG8SC2xnc3Auc3NvLnYxIu8CCgRVc2VyEgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhEKCWZ1bGxfbmFtZRgDIAEoCRINCgVlbWFpbBgEIAEoCRINCgVwaG9uZRgFIAEoCRIRCgl1bml0X2NvZGUYBiABKAkSDQoFcm9sZXMYByADKAkSJwoGc3RhdHVzGAggASgOMhcubGdzcC5zc28udjEuVXNlclN0YXR1cxIgChhwYXNzd29yZF9jaGFuZ2VfcmVxdWlyZWQYCSABKAgSMwoPbGFzdF9sb2dpbl90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHRvdHBfZW5hYmxlZBgNIAEoCCJ4CgRSb2xlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEiUKBXNjb3BlGAQgASgOMhYubGdzcC5zc28udjEuUm9sZVNjb3BlEhAKCGJ1aWx0X2luGAUgASgIItcDCgxSZWx5aW5nUGFydHkSEQoJY2xpZW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDgoGYXBwX2lkGAQgASgJEhEKCXVuaXRfY29kZRgFIAEoCRIVCg1yZWRpcmVjdF91cmlzGAYgAygJEiEKGXBvc3RfbG9nb3V0X3JlZGlyZWN0X3VyaXMYByADKAkSFgoOYWxsb3dlZF9zY29wZXMYCCADKAkSMgoLYXV0aF9tZXRob2QYCSABKA4yHS5sZ3NwLnNzby52MS5DbGllbnRBdXRoTWV0aG9kEi8KBnN0YXR1cxgKIAEoDjIfLmxnc3Auc3NvLnYxLlJlbHlpbmdQYXJ0eVN0YXR1cxI1ChFzZWNyZXRfaXNzdWVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZiYWNrY2hhbm5lbF9sb2dvdXRfdXJpGA4gASgJIvoBChFQcm92aWRlckVuZHBvaW50cxIOCgZpc3N1ZXIYASABKAkSFQoNZGlzY292ZXJ5X3VybBgCIAEoCRIeChZhdXRob3JpemF0aW9uX2VuZHBvaW50GAMgASgJEhYKDnRva2VuX2VuZHBvaW50GAQgASgJEhwKFGVuZF9zZXNzaW9uX2VuZHBvaW50GAUgASgJEhkKEXVzZXJpbmZvX2VuZHBvaW50GAYgASgJEhAKCGp3a3NfdXJpGAcgASgJEh4KFmludHJvc3BlY3Rpb25fZW5kcG9pbnQYCCABKAkSGwoTcmV2b2NhdGlvbl9lbmRwb2ludBgJIAEoCSpzCgpVc2VyU3RhdHVzEhsKF1VTRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSVVNFUl9TVEFUVVNfQUNUSVZFEAESFgoSVVNFUl9TVEFUVVNfTE9DS0VEEAISGAoUVVNFUl9TVEFUVVNfRElTQUJMRUQQAypVCglSb2xlU2NvcGUSGgoWUk9MRV9TQ09QRV9VTlNQRUNJRklFRBAAEhcKE1JPTEVfU0NPUEVfUExBVEZPUk0QARITCg9ST0xFX1NDT1BFX1VOSVQQAiqqAQoQQ2xpZW50QXV0aE1ldGhvZBIiCh5DTElFTlRfQVVUSF9NRVRIT0RfVU5TUEVDSUZJRUQQABIqCiZDTElFTlRfQVVUSF9NRVRIT0RfQ0xJRU5UX1NFQ1JFVF9CQVNJQxABEikKJUNMSUVOVF9BVVRIX01FVEhPRF9DTElFTlRfU0VDUkVUX1BPU1QQAhIbChdDTElFTlRfQVVUSF9NRVRIT0RfTk9ORRADKn4KElJlbHlpbmdQYXJ0eVN0YXR1cxIkCiBSRUxZSU5HX1BBUlRZX1NUQVRVU19VTlNQRUNJRklFRBAAEh8KG1JFTFlJTkdfUEFSVFlfU1RBVFVTX0FDVElWRRABEiEKHVJFTFlJTkdfUEFSVFlfU1RBVFVTX0RJU0FCTEVEEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * User is a person of a unit who logs in through SSO.
@@ -108,6 +108,13 @@ export type User = Message<"lgsp.sso.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 12;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * True when the user confirms each login with a TOTP code (RFC 6238) from an authenticator app.
+   *
+   * @generated from field: bool totp_enabled = 13;
+   */
+  totpEnabled: boolean;
 };
 
 /**
@@ -119,7 +126,8 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
 
 /**
  * Role is a named set of permissions held by users. The built-in roles are
- * "admin", "unit_admin" (manages the unit's apps, credentials and users) and
+ * "admin", "unit_admin" (manages the unit's apps, credentials and users),
+ * "unit_staff" (staff of the unit using its business applications) and
  * "unit_viewer" (watches the unit's traffic in the console, Art. 7.1).
  *
  * @generated from message lgsp.sso.v1.Role
@@ -266,6 +274,15 @@ export type RelyingParty = Message<"lgsp.sso.v1.RelyingParty"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 13;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Where the provider POSTs a logout token (OpenID Connect Back-Channel
+   * Logout 1.0) when the user logs out anywhere; https, or http on loopback
+   * for development; empty for none.
+   *
+   * @generated from field: string backchannel_logout_uri = 14;
+   */
+  backchannelLogoutUri: string;
 };
 
 /**
@@ -330,6 +347,20 @@ export type ProviderEndpoints = Message<"lgsp.sso.v1.ProviderEndpoints"> & {
    * @generated from field: string jwks_uri = 7;
    */
   jwksUri: string;
+
+  /**
+   * Token introspection endpoint (RFC 7662).
+   *
+   * @generated from field: string introspection_endpoint = 8;
+   */
+  introspectionEndpoint: string;
+
+  /**
+   * Token revocation endpoint (RFC 7009).
+   *
+   * @generated from field: string revocation_endpoint = 9;
+   */
+  revocationEndpoint: string;
 };
 
 /**
