@@ -152,7 +152,7 @@ const COMMANDS: Record<string, Command> = {
         })
         .finally(bar.done);
       ctx.out(
-        `sent ${sent.transfer.id}: ${enumName(TransferState, sent.transfer.state)}, ${bytes(sent.sizeBytes)} ${sent.inline ? 'inline' : 'uploaded'}, ${sent.transfer.deliveryCount} deliveries\nsha256 ${sent.sha256}`,
+        `sent ${sent.transfer.id}: ${enumName(TransferState, sent.transfer.state)}, ${bytes(sent.sizeBytes)} ${sent.inline ? 'inline' : 'uploaded'}, ${sent.transfer.deliveryCount} ${sent.transfer.deliveryCount === 1 ? 'delivery' : 'deliveries'}\nsha256 ${sent.sha256}`,
         {
           transferId: sent.transfer.id,
           state: enumName(TransferState, sent.transfer.state),
