@@ -18,7 +18,15 @@ export interface AuthConfig extends BaseConfig {
   readonly tokenIssuer: string;
   /** The registry, `host:port` (a headless Service name in Kubernetes). */
   readonly registryAddr: string;
+  /**
+   * Days the audit log keeps an entry (Art. 14.5); 0 keeps every entry for
+   * ever. Unset: DEFAULT_AUDIT_RETENTION_DAYS.
+   */
+  readonly auditRetentionDays?: number;
 }
+
+/** Five years: the regulation names no period; this is a conservative default for records of state agencies. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 5 * 365;
 
 export function loadAuthConfig(env: Env = process.env): AuthConfig {
   const reader = new EnvReader(env);
@@ -35,6 +43,10 @@ export function loadAuthConfig(env: Env = process.env): AuthConfig {
     }),
     tokenIssuer: reader.string('LGSP_TOKEN_ISSUER', 'lgsp'),
     registryAddr: reader.string('REGISTRY_ADDR', '127.0.0.1:7101'),
+    auditRetentionDays: reader.int('LGSP_AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, {
+      min: 0,
+      max: 100 * 365,
+    }),
   };
   reader.done();
   return Object.freeze(config);

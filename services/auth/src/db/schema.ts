@@ -55,8 +55,47 @@ export interface SigningKeyTable {
   status: 'active' | 'retired';
 }
 
+/** One entry of the audit log (Art. 14.5), a link of its hash chain. */
+export interface AuditLogTable {
+  seq: number;
+  event_id: string;
+  occur_time: Date;
+  record_time: Date;
+  source: string;
+  action: string;
+  object: string;
+  /** An AuditOutcome name without its prefix: `SUCCEEDED`, `REFUSED`, `FAILED`, `UNSPECIFIED`. */
+  outcome: string;
+  reason: string;
+  message: string;
+  request_id: string;
+  trace_id: string;
+  client_address: string;
+  access_key_id: string;
+  /** A CallerKind name without its prefix: `APP`, `OPERATOR`, ... */
+  actor_kind: string;
+  actor_subject: string;
+  actor_app_id: string;
+  actor_unit_code: string;
+  actor_roles: string[];
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** The audit log's single lock row: the head of the chain, and the anchor left by retention. */
+export interface AuditChainTable {
+  id: number;
+  head_seq: number;
+  head_hash: Uint8Array;
+  anchor_seq: number;
+  anchor_hash: Uint8Array;
+  anchor_time: Date | null;
+}
+
 export interface AuthDatabase {
   credentials: CredentialTable;
   signing_keys: SigningKeyTable;
   outbox: OutboxTable;
+  audit_log: AuditLogTable;
+  audit_chain: AuditChainTable;
 }

@@ -2,6 +2,7 @@ import type { ConnectRouter } from '@connectrpc/connect';
 import { AuthService } from '#gen/lgsp/auth/v1/auth_service_pb.js';
 import type { HttpRoute } from '#lib/rpc/server.js';
 import type { AuthContext } from '../context.js';
+import { auditRoutes } from './audit.js';
 import { credentialRoutes } from './credentials.js';
 import { JWKS_PATH, jwksRoute } from './jwks.js';
 import { sessionRoutes } from './sessions.js';
@@ -16,6 +17,7 @@ export function authRoutes(ctx: AuthContext): (router: ConnectRouter) => void {
       ...credentialRoutes(ctx),
       ...verificationRoutes(ctx),
       ...sessionRoutes(ctx),
+      ...auditRoutes(ctx),
     });
   };
 }
