@@ -735,9 +735,9 @@ function exitCodeOf(error: LgspError): number {
 
 export async function main(argv: string[]): Promise<number> {
   const wantsJson = argv.includes('--json');
-  const fail = (code: number, message: string, data: Record<string, unknown>) => {
+  const fail = (code: number, message: string, data: Record<string, unknown>, prefix = 'lgsp: ') => {
     if (wantsJson) process.stderr.write(`${JSON.stringify({ error: { message, ...data } })}\n`);
-    else process.stderr.write(`lgsp: ${message}\n`);
+    else process.stderr.write(`${prefix}${message}\n`);
     return code;
   };
   let name: string | undefined;
@@ -827,13 +827,13 @@ export async function main(argv: string[]): Promise<number> {
     if (raw instanceof ConfigurationError) return fail(EXIT.usage, raw.message, { code: 'configuration' });
     if (raw instanceof LgspError) {
       const lines = [
-        `${name ?? 'lgsp'}: ${raw.rawMessage} (${raw.codeName}${raw.reason === '' ? '' : `, ${raw.reason}`})`,
+        `lgsp${name === undefined ? '' : ` ${name}`}: ${raw.rawMessage} (${raw.codeName}${raw.reason === '' ? '' : `, ${raw.reason}`})`,
       ];
       for (const v of raw.violations) lines.push(`  ${v.field}: ${v.description || v.reason}`);
       if (raw.hint !== '') lines.push(`  hint: ${raw.hint}`);
       return wantsJson
         ? fail(exitCodeOf(raw), raw.rawMessage, raw.toJSON())
-        : fail(exitCodeOf(raw), lines.join('\n'), {});
+        : fail(exitCodeOf(raw), lines.join('\n'), {}, '');
     }
     const error = raw as NodeJS.ErrnoException;
     return fail(EXIT.other, error.code === undefined ? String(error.message) : `${error.message}`, {

@@ -258,7 +258,11 @@ describe('lgsp', () => {
         LGSP_SECRET_KEY: 'wrong',
       });
       expect(badSecret.code).toBe(4);
-      expect(badSecret.stderr).toMatch(/BAD_SIGNATURE\)\n {2}hint: check LGSP_SECRET_KEY/);
+      // As docs/clients.md shows it.
+      expect(badSecret.stderr).toBe(
+        'lgsp inbox: the signature does not match the request (unauthenticated, BAD_SIGNATURE)\n' +
+          '  hint: check LGSP_SECRET_KEY (or the RSA private key): it does not match the access key\n',
+      );
       const noProfile = await lgsp(['inbox', '--profile', 'nobody']);
       expect(noProfile.code).toBe(2);
       expect(noProfile.stderr).toMatch(/no profile "nobody".*lgsp profile add nobody/);

@@ -248,3 +248,16 @@ describe('downloads', () => {
     }
   });
 });
+
+describe('documentation', () => {
+  it('shows the examples exactly as the tests run them', () => {
+    const docs = readFileSync('docs/clients.md', 'utf8');
+    const readme = readFileSync('sdk/README.md', 'utf8');
+    for (const name of ['send.ts', 'receive.ts', 'watch.ts']) {
+      const code = `\`\`\`ts\n${readFileSync(join('sdk/examples', name), 'utf8')}\`\`\``;
+      expect(docs.includes(code), `docs/clients.md shows sdk/examples/${name} as it is`).toBe(true);
+      if (name !== 'receive.ts')
+        expect(readme.includes(code), `sdk/README.md shows ${name} as it is`).toBe(true);
+    }
+  });
+});
