@@ -33,8 +33,8 @@ export {
   type UploadSpaceRef,
 } from './client.js';
 export {
-  checkAlgorithm,
   type Credentials,
+  checkAlgorithm,
   credentialsFromEnv,
   DEFAULT_URL,
   type Signer,
