@@ -256,7 +256,7 @@ export function presenceFindings(presence: PresenceReport): string[] {
       'key material fetched again from the auth service when its cache entry expired), a hop to the notification ' +
       'service, the presence record, the notice counter read — and ' +
       `${num(total(beatSql))} SQL statements per heartbeat (${entries(beatSql)})` +
-      (total(beatBus) > 0 ? `, ${num(total(beatBus))} bus messages (${entries(beatBus)})` : '') +
+      (total(beatBus) >= 0.05 ? `, ${num(total(beatBus))} bus messages (${entries(beatBus)})` : '') +
       '.',
   );
   out.push(
