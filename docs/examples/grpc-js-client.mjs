@@ -45,16 +45,26 @@ function signed(method, request) {
   const timestamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const nonce = randomBytes(16).toString('hex');
   const digest = createHash('sha256').update(frame).digest('hex');
-  const stringToSign = ['HMAC-SHA256', LGSP_ACCESS_KEY_ID, timestamp, nonce, 'POST', definition.path, '', digest].join(
-    '\n',
-  );
+  const stringToSign = [
+    'HMAC-SHA256',
+    LGSP_ACCESS_KEY_ID,
+    timestamp,
+    nonce,
+    'POST',
+    definition.path,
+    '',
+    digest,
+  ].join('\n');
   const metadata = new grpc.Metadata();
   metadata.set('lgsp-key-id', LGSP_ACCESS_KEY_ID);
   metadata.set('lgsp-algorithm', 'HMAC-SHA256');
   metadata.set('lgsp-timestamp', timestamp);
   metadata.set('lgsp-nonce', nonce);
   metadata.set('lgsp-content-sha256', digest);
-  metadata.set('lgsp-signature', createHmac('sha256', LGSP_SECRET_KEY).update(`${stringToSign}\n`).digest('base64'));
+  metadata.set(
+    'lgsp-signature',
+    createHmac('sha256', LGSP_SECRET_KEY).update(`${stringToSign}\n`).digest('base64'),
+  );
   return metadata;
 }
 
@@ -90,7 +100,9 @@ async function receive(dir) {
   for (const delivery of deliveries) {
     const accepted = await call('AcceptDelivery', { deliveryId: delivery.id, preferInline: true });
     if (accepted.content !== 'inlineContent') {
-      console.error(`${delivery.id}: too large to come inline; download it from downloadSpace (docs/transfers.md)`);
+      console.error(
+        `${delivery.id}: too large to come inline; download it from downloadSpace (docs/transfers.md)`,
+      );
       continue;
     }
     writeFileSync(join(dir, delivery.id), accepted.inlineContent);
