@@ -53,6 +53,11 @@ export async function createGatewayContext(
       keys.invalidate(Buffer.from(data).toString('utf8'));
     },
   );
+  // Revocations broadcast while the connection was down were missed: forget every key.
+  const forgetOnReconnect = bus.onReconnect(() => {
+    logger.info('bus reconnected: cached key material dropped');
+    keys.clear();
+  });
   const usage = startUsageRecorder(bus, config.busPrefix, logger);
   return {
     config,
@@ -66,6 +71,7 @@ export async function createGatewayContext(
     audit: createAuditRecorder(bus, config.busPrefix, 'gateway', logger),
     usage,
     close: async () => {
+      forgetOnReconnect();
       await revocations.stop();
       await usage.stop();
       for (const transport of Object.values(upstreams)) transport.close();

@@ -143,6 +143,12 @@ export interface Bus {
    * cache invalidations that must reach every replica quickly.
    */
   broadcast(subject: string, data: Uint8Array): Promise<void>;
+  /**
+   * Calls `listener` each time the connection to the broker comes back after
+   * a loss: broadcasts sent meanwhile were missed, so caches they keep fresh
+   * must be dropped. Returns what removes the listener.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Receives broadcasts on a subject (wildcards allowed) while subscribed. */
   listen(subject: string, onMessage: (subject: string, data: Uint8Array) => void): Promise<Subscription>;
   /** Opens (creating if needed) a key-value bucket. */

@@ -655,6 +655,11 @@ class MemoryBus implements Bus {
     }
   }
 
+  /** An in-process bus never loses its connection. */
+  onReconnect(_listener: () => void): () => void {
+    return () => undefined;
+  }
+
   async listen(
     subject: string,
     onMessage: (subject: string, data: Uint8Array) => void,

@@ -142,6 +142,7 @@ class NatsBus implements Bus {
   private readonly kvm: Kvm;
   private readonly subscriptions = new Set<Subscription>();
   private readonly statusLoop: Promise<void>;
+  private readonly reconnectListeners = new Set<() => void>();
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -162,6 +163,7 @@ class NatsBus implements Bus {
           break;
         case 'reconnect':
           this.log.info({ server: s.server }, 'bus: reconnected to NATS');
+          for (const listener of this.reconnectListeners) listener();
           break;
         case 'error':
           this.log.error({ err: s.error }, 'bus: NATS error');
@@ -173,6 +175,11 @@ class NatsBus implements Bus {
           this.log.debug({ status: s.type }, 'bus: NATS status');
       }
     }
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
   }
 
   assertOpen(): void {

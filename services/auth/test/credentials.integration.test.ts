@@ -500,7 +500,7 @@ describe('key material', () => {
     expect(unknown.outcome.case === 'refusal' && unknown.outcome.value.reason).toBe(
       RefusalReason.UNKNOWN_KEY,
     );
-    expect(unknown.cacheTtl?.seconds).toBe(60n);
+    expect(unknown.cacheTtl?.seconds).toBe(300n);
     expect(unknown.negativeCacheTtl?.seconds).toBe(10n);
     expect(unknown.clockPolicy?.maxClockSkew?.seconds).toBe(300n);
     const garbage = await mesh.client.getKeyMaterial({ accessKeyId: '../../etc' }, gateway);

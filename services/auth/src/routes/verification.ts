@@ -20,7 +20,14 @@ import { loadKeyMaterial, refusalOf } from '../domain/key-material.js';
 import { inScope, readSessionToken, toSessionToken } from '../domain/session-tokens.js';
 import { readSignedRequest } from '../domain/signed-request.js';
 
-export const MATERIAL_CACHE_TTL_MS = 60_000;
+/**
+ * How long a gateway keeps key material. Revocation, rotation, suspension and
+ * expiry are broadcast and drop it at once, and a gateway drops every key when
+ * its bus connection comes back (it may have missed a broadcast): the TTL is
+ * only the last safety net, and a short one made every app's key a lookup
+ * (auth and registry queries) twice per 30 s heartbeat interval.
+ */
+export const MATERIAL_CACHE_TTL_MS = 300_000;
 export const NEGATIVE_CACHE_TTL_MS = 10_000;
 
 export function verificationRoutes(ctx: AuthContext): Partial<ServiceImpl<typeof AuthService>> {
