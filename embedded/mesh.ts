@@ -25,6 +25,7 @@ import { notificationModule } from '../services/notification/src/main.js';
 import type { RegistryContext } from '../services/registry/src/context.js';
 import { seedUnitTree, type UnitTreeFile } from '../services/registry/src/db/seed.js';
 import { registryModule } from '../services/registry/src/main.js';
+import { loadSsoConfig, OIDC_MOUNT, type SsoConfig } from '../services/sso/src/config.js';
 import { ssoModule } from '../services/sso/src/main.js';
 import { type StorageConfig, withStorageReadLimit } from '../services/storage/src/config.js';
 import { storageModule } from '../services/storage/src/main.js';
@@ -167,7 +168,16 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
     };
     const notification = await startService(notificationModule, notificationConfig, shared);
     stack.push(() => notification.close());
-    const sso = await start(ssoModule);
+    const ssoConfig: SsoConfig = {
+      ...loadSsoConfig({}),
+      ...configFor('sso'),
+      masterKey,
+      registryAddr: hostPort(registry.url),
+      // One machine: applications under development run on loopback over plain http.
+      allowInsecureLocal: true,
+    };
+    const sso = await startService(ssoModule, ssoConfig, shared);
+    stack.push(() => sso.close());
     const others = [auth, transfer, storage, notification, sso];
 
     if (options.seedDemo ?? false) {
@@ -213,6 +223,8 @@ export async function startEmbeddedMesh(options: EmbeddedOptions): Promise<Embed
       { logger, bus },
     );
     stack.push(() => gateway.close());
+    // The provider's public URLs are the gateway's, known once it listens.
+    sso.context.oidc.setIssuer(`${gateway.url}${OIDC_MOUNT}`);
 
     let closing: Promise<void> | undefined;
     return {

@@ -43,6 +43,8 @@ export interface ServiceModule<C extends BaseConfig, Ctx> {
    * health and metrics endpoints.
    */
   httpRoutes?(ctx: Ctx): Readonly<Record<string, HttpRoute>>;
+  /** HTTP handlers by path prefix, any method (the SSO provider's `/oidc/`). */
+  httpPrefixRoutes?(ctx: Ctx): Readonly<Record<string, HttpRoute>>;
   consumers?(ctx: Ctx): Promise<readonly Subscription[]>;
   /** Releases what `createContext` opened (clients to other services, timers). */
   dispose?(ctx: Ctx): Promise<void>;
@@ -117,6 +119,7 @@ export async function startService<C extends BaseConfig, Ctx>(
         routes(router);
       },
       httpRoutes,
+      prefixRoutes: module.httpPrefixRoutes?.(context) ?? {},
     });
     cleanups.push(() => server.close());
 

@@ -22,6 +22,7 @@ import { REQUEST_ID_HEADER } from '#lib/rpc/caller.js';
 import { createHealthMonitor, type HealthMonitor } from '#lib/rpc/health.js';
 import { headerValue, startRpcServer } from '#lib/rpc/server.js';
 import { initTelemetry, metricsRoute, rpcTelemetryInterceptor } from '#lib/telemetry.js';
+import { auditCallsInterceptor } from './auth/audit-calls.js';
 import { authenticationInterceptor, needsBodyDigest } from './auth/authenticate.js';
 import { type GatewayConfig, loadGatewayConfig } from './config.js';
 import { createGatewayContext, readinessChecks } from './context.js';
@@ -31,6 +32,7 @@ import { bodyCheck } from './routes/body-check.js';
 import { GATEWAY_SERVICES, gatewayRoutes } from './routes/index.js';
 import { jwksRoute } from './routes/jwks.js';
 import { openApiRoutes } from './routes/openapi.js';
+import { ssoProxyRoutes } from './routes/sso-proxy.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -71,6 +73,7 @@ export async function startGateway(
         audit: ctx.audit,
         usage: ctx.usage,
       }),
+      auditCallsInterceptor(ctx.audit),
       limitsInterceptor({
         buckets: new TokenBuckets(config.rateLimit),
         maxStreamsPerApp: config.maxStreamsPerApp,
@@ -97,6 +100,7 @@ export async function startGateway(
       '/.well-known/jwks.json': jwksRoute(config.upstreams.auth),
       ...openApiRoutes(),
     },
+    prefixRoutes: ssoProxyRoutes(config.upstreams.sso, config.tls !== undefined),
   });
   log.info({ url: server.url }, 'gateway listening');
   let closing: Promise<void> | undefined;

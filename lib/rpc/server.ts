@@ -47,6 +47,12 @@ export interface RpcServerOptions {
   /** Plain HTTP endpoints by exact path (GET). */
   readonly httpRoutes?: Readonly<Record<string, HttpRoute>>;
   /**
+   * Plain HTTP handlers by path prefix (e.g. `/oidc/`), any method: what a
+   * web protocol other than Connect serves on the same port (the SSO
+   * provider's pages and endpoints).
+   */
+  readonly prefixRoutes?: Readonly<Record<string, HttpRoute>>;
+  /**
    * Builds the per-request context values. Default: the caller from internal
    * metadata, which only the gateway and peer services can set.
    */
@@ -103,6 +109,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const { logger } = options;
   const contextValues = options.contextValues ?? internalContextValues;
   const httpRoutes = options.httpRoutes ?? {};
+  const prefixRoutes = Object.entries(options.prefixRoutes ?? {});
   const handler = connectNodeAdapter({
     routes: options.routes,
     readMaxBytes: options.readMaxBytes,
@@ -126,6 +133,11 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       const route = httpRoutes[path];
       if (route !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
         route(req, res);
+        return;
+      }
+      const prefixed = prefixRoutes.find(([prefix]) => path.startsWith(prefix));
+      if (prefixed !== undefined) {
+        prefixed[1](req, res);
         return;
       }
       res.writeHead(404, { 'content-type': 'application/json' });

@@ -1,14 +1,17 @@
 /**
- * The sso service: OpenID Connect single sign-on (Art. 4.6, 11).
+ * The sso service: OpenID Connect single sign-on (Art. 4.6, 11). The gRPC
+ * API manages users and relying parties; the provider (login pages, tokens,
+ * logout) is served over HTTP under `/oidc` on the same port, and the
+ * gateway serves it under the platform's public origin.
  * Run alone with `tsx services/sso/src/main.ts`, or inside the embedded mode.
  */
 import { streamName, subjectOf } from '#lib/infra.js';
 import { isEntryPoint, runUntilSignal } from '#lib/lifecycle.js';
 import { createLogger } from '#lib/logger.js';
 import { type ServiceModule, startService } from '#lib/service.js';
-import { loadSsoConfig, type SsoConfig } from './config.js';
+import { loadSsoConfig, OIDC_MOUNT, type SsoConfig } from './config.js';
 import { startSsoConsumers } from './consumers/index.js';
-import { createSsoContext, type SsoContext } from './context.js';
+import { createSsoContext, disposeSsoContext, type SsoContext } from './context.js';
 import { migrations } from './db/migrations/index.js';
 import { ssoRoutes } from './routes/index.js';
 
@@ -20,7 +23,9 @@ export const ssoModule: ServiceModule<SsoConfig, SsoContext> = {
   ],
   createContext: createSsoContext,
   routes: ssoRoutes,
+  httpPrefixRoutes: (ctx) => ({ [`${OIDC_MOUNT}/`]: ctx.oidc.route() }),
   consumers: startSsoConsumers,
+  dispose: disposeSsoContext,
 };
 
 if (isEntryPoint(import.meta.url)) {
