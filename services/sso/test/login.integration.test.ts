@@ -23,6 +23,7 @@ import {
 
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const AFTER_LOGOUT = 'http://127.0.0.1:9/logged-out';
+const SECOND_CALLBACK = 'http://localhost:9/spa/callback';
 
 let mesh: SsoMesh;
 let receiver: BackchannelReceiver;
@@ -160,8 +161,50 @@ describe('single sign-on with an independent relying party', () => {
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toThrow();
 
-    // A second application of the same unit logs the user in without a password (single sign-on).
-    // (Covered by the session cookie: the authorization endpoint answers straight to consent.)
+    // A second application, a public client (PKCE, no secret): the same browser is
+    // logged in already, so it is asked only to consent, never for the password.
+    const second = await mesh.client.registerRelyingParty(
+      {
+        name: 'Cổng thông tin nội bộ',
+        unitCode: FINANCE,
+        redirectUris: [SECOND_CALLBACK],
+        authMethod: ClientAuthMethod.NONE,
+      },
+      asUnitAdmin(FINANCE),
+    );
+    expect(second.clientSecret).toBe('');
+    const spa = await oidc.discovery(
+      new URL(mesh.issuer),
+      second.relyingParty!.clientId,
+      undefined,
+      oidc.None(),
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+    const spaVerifier = oidc.randomPKCECodeVerifier();
+    const spaAuth = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: SECOND_CALLBACK,
+      scope: 'openid unit roles',
+      code_challenge: await oidc.calculatePKCECodeChallenge(spaVerifier),
+      code_challenge_method: 'S256',
+      state: 'spa',
+    });
+    const spaConsent = await browser.follow(spaAuth.href, SECOND_CALLBACK);
+    expect(spaConsent.page?.html).not.toContain('name="password"');
+    const spaAllow = spaConsent.page!.form('/confirm');
+    const spaBack = await browser.follow(spaAllow.action, SECOND_CALLBACK, { form: spaAllow.fields });
+    const spaTokens = await oidc.authorizationCodeGrant(spa, spaBack.callback!, {
+      pkceCodeVerifier: spaVerifier,
+      expectedState: 'spa',
+    });
+    expect(spaTokens.claims()).toMatchObject({ sub: user.id, unit_code: FINANCE });
+    // Without PKCE a public client gets nothing.
+    const noPkce = new URL(spaAuth);
+    noPkce.searchParams.delete('code_challenge');
+    noPkce.searchParams.delete('code_challenge_method');
+    const refusedNoPkce = await browser.follow(noPkce.href, SECOND_CALLBACK);
+    expect(refusedNoPkce.callback?.searchParams.get('error')).toBe('invalid_request');
 
     // RP-initiated logout: the browser is sent to the end-session endpoint, confirms,
     // and lands on the registered post-logout URI; the back channel is told.
@@ -192,14 +235,87 @@ describe('single sign-on with an independent relying party', () => {
     console.info(`login round trip (pages + redirects, no token call): ${loginMs} ms`);
   });
 
-  it('serves the login page in English on request', async () => {
-    const page = await fetch(`${mesh.issuer}/.well-known/openid-configuration`);
-    const discovery = (await page.json()) as Record<string, unknown>;
-    expect(discovery['backchannel_logout_supported']).toBe(true);
-    expect(discovery['code_challenge_methods_supported']).toEqual(['S256']);
-    expect(discovery['introspection_endpoint']).toBe(`${mesh.issuer}/token/introspection`);
+  it('serves the login page in English on request, and the discovery document with every endpoint', async () => {
+    const rp = await mesh.client.registerRelyingParty(
+      { name: 'Ứng dụng <b>thử</b>', unitCode: FINANCE, redirectUris: [CALLBACK] },
+      asAdmin(),
+    );
+    const config = await oidc.discovery(
+      new URL(mesh.issuer),
+      rp.relyingParty!.clientId,
+      rp.clientSecret,
+      undefined,
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const browser = new Browser();
+    const vi = await browser.follow(url.href, CALLBACK);
+    expect(vi.page?.html).toContain('<html lang="vi">');
+    // The name is escaped, never markup.
+    expect(vi.page?.html).toContain('Ứng dụng &lt;b&gt;thử&lt;/b&gt;');
+    const en = await browser.follow(`${vi.page!.url}?lang=en`, CALLBACK);
+    expect(en.page?.html).toContain('<html lang="en">');
+    expect(en.page?.html).toContain('<label for="password">Password</label>');
+    const byHeader = await browser.request(vi.page!.url, {
+      headers: { 'accept-language': 'en-US,en;q=0.9' },
+    });
+    expect(await byHeader.text()).toContain('Log in');
+    // Cookies are httpOnly and SameSite; the provider's own are signed.
+    expect(browser.cookieNames()).toEqual(
+      expect.arrayContaining(['lgsp_sso_interaction', 'lgsp_sso_interaction.sig']),
+    );
+
+    const discovery = (await (
+      await fetch(`${mesh.issuer}/.well-known/openid-configuration`)
+    ).json()) as Record<string, unknown>;
+    expect(discovery).toMatchObject({
+      issuer: mesh.issuer,
+      backchannel_logout_supported: true,
+      code_challenge_methods_supported: ['S256'],
+      introspection_endpoint: `${mesh.issuer}/token/introspection`,
+      revocation_endpoint: `${mesh.issuer}/token/revocation`,
+      end_session_endpoint: `${mesh.issuer}/session/end`,
+      response_types_supported: ['code'],
+    });
     expect(discovery['claims_supported']).toEqual(expect.arrayContaining(['unit_code', 'roles']));
-    void asAdmin;
-    void ClientAuthMethod;
+    const info = await mesh.client.getProviderInfo({});
+    expect(info.endpoints?.discoveryUrl).toBe(`${mesh.issuer}/.well-known/openid-configuration`);
+  });
+
+  it('rotates the signing key: the next key is published before it signs, the old one stays until its tokens expire', async () => {
+    const jwks = async () =>
+      ((await (await fetch(`${mesh.issuer}/jwks`)).json()) as { keys: { kid: string; d?: string }[] }).keys;
+    const before = await jwks();
+    expect(before).toHaveLength(1);
+    expect(before[0]!.d).toBeUndefined();
+    const config = mesh.sso.context.config;
+    const day = 86_400_000;
+    const start = Date.now();
+    // Due for rotation: the next key is published, the current one still signs.
+    await mesh.sso.context.oidc.refreshKeys(new Date(start + config.keyRotationSeconds * 1000 - day / 2));
+    const published = await jwks();
+    expect(published.map((k) => k.kid)).toEqual([before[0]!.kid, expect.any(String)]);
+    // Its time comes: it signs, and the old one is still published.
+    await mesh.sso.context.oidc.refreshKeys(new Date(start + config.keyRotationSeconds * 1000 + day));
+    const switched = await jwks();
+    expect(switched.map((k) => k.kid)).toEqual([published[1]!.kid, before[0]!.kid]);
+    // After the retention period the old key is gone.
+    await mesh.sso.context.oidc.refreshKeys(
+      new Date(start + config.keyRotationSeconds * 1000 + day + config.keyRetainSeconds * 1000 + day),
+    );
+    expect((await jwks()).map((k) => k.kid)).not.toContain(before[0]!.kid);
+    // Private halves are sealed at rest: no stored column holds the key in clear.
+    const rows = await mesh.sso.context.db.selectFrom('signing_keys').selectAll().execute();
+    for (const row of rows) {
+      expect(Buffer.from(row.private_jwk_sealed).toString('utf8')).not.toContain('"d"');
+      expect(row.public_jwk).not.toHaveProperty('d');
+    }
   });
 });
