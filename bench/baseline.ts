@@ -10,12 +10,16 @@
  * HTTP/2 cannot share a port with HTTP/1.1 without the protocol sniffing the
  * gateway does (lib/rpc/server.ts), and that sniffing is part of what the
  * gateway scenarios measure, not of the baseline.
+ *
+ * The same handler also serves the gateway suite's baseline, an echo RPC
+ * (gateway/echo.ts) whose descriptor exists only in the bench.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Health, HealthCheckResponse_ServingStatus } from '#gen/grpc/health/v1/health_pb.js';
+import { ECHO_METHOD } from './gateway/echo.js';
 
 export interface BaselineServer {
   /** `127.0.0.1:<port>` of the HTTP/2 (gRPC) listener. */
@@ -31,6 +35,8 @@ export async function startBaselineServer(host = '127.0.0.1'): Promise<BaselineS
       router.service(Health, {
         check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }),
       });
+      // Answers the message it was sent, as it was decoded.
+      router.rpc(ECHO_METHOD, (request) => request);
     },
   });
   const h2 = http2.createServer(handler);

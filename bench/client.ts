@@ -8,6 +8,7 @@
  * costs the client what it costs a real one, once per request.
  */
 import { createPrivateKey } from 'node:crypto';
+import http from 'node:http';
 import {
   type DescMessage,
   type DescMethodUnary,
@@ -51,7 +52,10 @@ export interface RpcClient {
 const DEADLINE_MS = 10_000;
 
 export function clientFor(target: Target, signer?: Signer): RpcClient {
-  return target.protocol === 'grpc' ? grpcClient(target.address, signer) : jsonClient(target.baseUrl, signer);
+  if (target.protocol === 'grpc') return grpcClient(target.address, signer);
+  return target.client === 'node-http'
+    ? nodeHttpJsonClient(target.baseUrl, signer)
+    : jsonClient(target.baseUrl, signer);
 }
 
 /** `/<service>/<method>`: the path of both protocols, and what the signature covers. */
@@ -118,5 +122,61 @@ export function jsonClient(baseUrl: string, signer?: Signer): RpcClient {
       return fromJson(method.output, json as never);
     },
     close: () => {},
+  };
+}
+
+/**
+ * Connect unary JSON with `node:http` and a keep-alive agent: the same
+ * requests and connections as `jsonClient` (one per request in flight), with
+ * less client work per request than `fetch`, so that a loader on one core
+ * falls behind a fast server later.
+ */
+export function nodeHttpJsonClient(baseUrl: string, signer?: Signer): RpcClient {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  const origin = new URL(baseUrl);
+  return {
+    unary: (method, request) => {
+      const path = pathOf(method);
+      const body = JSON.stringify(toJson(method.input, request));
+      const headers = {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        ...signatureHeaders(signer, path, body),
+      };
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            agent,
+            host: origin.hostname,
+            port: origin.port,
+            method: 'POST',
+            path,
+            headers,
+            timeout: DEADLINE_MS,
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('error', reject);
+            res.on('end', () => {
+              try {
+                const json: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+                if (res.statusCode !== 200) {
+                  reject(new Error(`HTTP ${res.statusCode}: ${JSON.stringify(json).slice(0, 200)}`));
+                } else {
+                  resolve(fromJson(method.output, json as never));
+                }
+              } catch (error) {
+                reject(error);
+              }
+            });
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`no answer within ${DEADLINE_MS} ms`)));
+        req.on('error', reject);
+        req.end(body);
+      });
+    },
+    close: () => agent.destroy(),
   };
 }

@@ -19,8 +19,10 @@ import {
   type MessageShape,
 } from '@bufbuild/protobuf';
 import { Health, HealthCheckResponse_ServingStatus } from '#gen/grpc/health/v1/health_pb.js';
+import { AuthService } from '#gen/lgsp/auth/v1/auth_service_pb.js';
 import { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import { clientFor, signerOf } from './client.js';
+import { ECHO_METHOD, ECHO_TEXT } from './gateway/echo.js';
 import {
   BENCH_UNIT_CODE,
   type CallName,
@@ -55,6 +57,18 @@ function callOf(name: CallName): Call<DescMessage, DescMessage> {
         method: RegistryService.method.getUnit,
         request: { code: BENCH_UNIT_CODE },
         isRight: (answer) => answer.unit?.code === BENCH_UNIT_CODE,
+      });
+    case 'echo':
+      return defineCall({
+        method: ECHO_METHOD,
+        request: { text: ECHO_TEXT },
+        isRight: (answer) => (answer as unknown as { text?: unknown }).text === ECHO_TEXT,
+      });
+    case 'server-time':
+      return defineCall({
+        method: AuthService.method.getServerTime,
+        request: {},
+        isRight: (answer) => answer.serverTime !== undefined && answer.clockPolicy !== undefined,
       });
   }
 }

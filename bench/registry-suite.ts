@@ -27,7 +27,8 @@ export const WORKER_GRACE_MS = 30_000;
 /** Scenarios of the suite, for the run's overall time budget. */
 export const REGISTRY_SCENARIO_COUNT = 8;
 
-interface ScenarioDef {
+/** One closed-loop scenario: what to call, where, how, signed or not (suite 1 and the gateway suite). */
+export interface ScenarioDef {
   readonly id: string;
   readonly title: string;
   readonly rpc: string;
@@ -39,9 +40,10 @@ interface ScenarioDef {
   readonly signer?: SignerSpec;
 }
 
-const GRPC_PROTOCOL = 'gRPC over HTTP/2 cleartext';
-const JSON_PROTOCOL = 'Connect JSON over HTTP/1.1';
-const GRPC_CLIENT = '@grpc/grpc-js generic client, protobuf-es (de)serialisation, one HTTP/2 connection';
+export const GRPC_PROTOCOL = 'gRPC over HTTP/2 cleartext';
+export const JSON_PROTOCOL = 'Connect JSON over HTTP/1.1';
+export const GRPC_CLIENT =
+  '@grpc/grpc-js generic client, protobuf-es (de)serialisation, one HTTP/2 connection';
 const JSON_CLIENT = 'fetch (undici, keep-alive), one HTTP/1.1 connection per request in flight';
 const HEALTH_CHECK = 'grpc.health.v1.Health/Check';
 const GET_UNIT = 'lgsp.registry.v1.RegistryService/GetUnit';
@@ -290,7 +292,12 @@ export async function registryReadSuite(settings: Settings, infra: Infrastructur
   }
 }
 
-async function runScenario(def: ScenarioDef, settings: Settings): Promise<ScenarioReport> {
+/** Runs one scenario in a fresh load worker, at `concurrency` requests in flight (default: the settings'). */
+export async function runScenario(
+  def: ScenarioDef,
+  settings: Settings,
+  concurrency = settings.concurrency,
+): Promise<ScenarioReport> {
   const base = {
     id: def.id,
     title: def.title,
@@ -309,7 +316,7 @@ async function runScenario(def: ScenarioDef, settings: Settings): Promise<Scenar
         ...(def.signer === undefined ? {} : { signer: def.signer }),
         warmupMs: settings.warmupMs,
         durationMs: settings.durationMs,
-        concurrency: settings.concurrency,
+        concurrency,
         maxRequests: settings.maxRequests,
       } satisfies LoadSpec,
       settings.warmupMs + settings.durationMs + WORKER_GRACE_MS,

@@ -1,5 +1,7 @@
 /** The report of a run: JSON for machines, Markdown for people. */
 
+import { gatewayMarkdown } from './gateway/markdown.js';
+import type { GatewaySection } from './gateway/suite.js';
 import { notificationsMarkdown } from './notifications/markdown.js';
 import type { NotificationsSection } from './notifications/report.js';
 import { type Ratio, round3, type Summary } from './stats.js';
@@ -56,6 +58,8 @@ export interface SuiteReport {
   readonly transfers?: TransfersSection;
   /** Suite 3's own sections: costs of a notice, the fan-out, many apps online, targets and limits. */
   readonly notifications?: NotificationsSection;
+  /** The gateway suite's own sections: CPU per request, targets, where the time goes. */
+  readonly gateway?: GatewaySection;
 }
 
 export interface BenchReport {
@@ -203,6 +207,7 @@ function suiteMarkdown(suite: SuiteReport): string[] {
   lines.push('', ...charts(suite, unit));
   if (suite.transfers !== undefined) lines.push('', ...transfersMarkdown(suite.scenarios, suite.transfers));
   if (suite.notifications !== undefined) lines.push('', ...notificationsMarkdown(suite.notifications));
+  if (suite.gateway !== undefined) lines.push('', ...gatewayMarkdown(suite.scenarios, suite.gateway));
   return lines;
 }
 

@@ -8,7 +8,8 @@
  *
  * Suite 1, "registry read through the gateway" (registry-suite.ts); suite 2,
  * "transfers end to end" (transfers/suite.ts); suite 3, "notifications"
- * (notifications/suite.ts). Each starts a fresh embedded
+ * (notifications/suite.ts); "gateway", a signed small read against a bare
+ * echo at 1, 16 and 128 in flight (gateway/suite.ts). Each starts a fresh embedded
  * mesh: PGlite in a temporary directory and the in-process bus, or the real
  * servers named by DATABASE_URL and NATS_URL, in schemas and streams of the
  * run's own that are removed afterwards.
@@ -19,6 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { deleteStreams, dropSchemas } from '../test/support/cleanup.js';
+import { gatewayBudgetMs, gatewaySuite } from './gateway/suite.js';
 import { type Infrastructure, SERVICES } from './mesh.js';
 import { notificationsBudgetMs, notificationsSuite } from './notifications/suite.js';
 import { REGISTRY_SCENARIO_COUNT, registryReadSuite, WORKER_GRACE_MS } from './registry-suite.js';
@@ -49,6 +51,7 @@ const SUITES: Record<SuiteName, Suite> = {
   },
   transfers: { tag: 't', run: transfersSuite, budgetMs: transfersBudgetMs },
   notifications: { tag: 'n', run: notificationsSuite, budgetMs: notificationsBudgetMs },
+  gateway: { tag: 'g', run: gatewaySuite, budgetMs: gatewayBudgetMs },
 };
 
 /** Where a suite's mesh keeps its data and messages: its own schemas and streams on shared servers. */
@@ -124,7 +127,11 @@ function printSummary(suites: readonly SuiteReport[]): void {
         `${r.id.padEnd(8)} p50 ×${ratioText(r.value.p50)}  throughput ×${ratioText(r.value.throughput)}  ${r.title}${target}`,
       );
     }
-    for (const t of [...(suite.transfers?.targets ?? []), ...(suite.notifications?.targets ?? [])]) {
+    for (const t of [
+      ...(suite.transfers?.targets ?? []),
+      ...(suite.notifications?.targets ?? []),
+      ...(suite.gateway?.targets ?? []),
+    ]) {
       console.log(
         `target ${t.what}: ${t.target}, measured ${t.measured}: ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}`,
       );

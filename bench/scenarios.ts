@@ -4,8 +4,12 @@ import type { WorkerMessage as ProtocolMessage } from './worker-protocol.js';
 /** The unit every GetUnit asks for (Sở Tài chính of the demo tree); the bench's app is registered under it. */
 export const BENCH_UNIT_CODE = '000.00.03.H26';
 
-/** The RPCs a scenario can drive, each with a fixed request and a check of every answer. */
-export type CallName = 'health-check' | 'get-unit';
+/**
+ * The RPCs a scenario can drive, each with a fixed request and a check of every
+ * answer: suite 1's Health.Check and GetUnit; the gateway suite's echo (bare
+ * server only) and AuthService/GetServerTime.
+ */
+export type CallName = 'health-check' | 'get-unit' | 'echo' | 'server-time';
 
 /**
  * An access key and its secret or private key, in a form that crosses to a
@@ -21,8 +25,11 @@ export interface SignerSpec {
 export type Target =
   /** gRPC over cleartext HTTP/2 with a `@grpc/grpc-js` client (one channel, one connection). */
   | { readonly protocol: 'grpc'; readonly address: string }
-  /** Connect unary JSON over HTTP/1.1 with `fetch` (undici, keep-alive, a connection per request in flight). */
-  | { readonly protocol: 'connect-json'; readonly baseUrl: string };
+  /**
+   * Connect unary JSON over HTTP/1.1 with `fetch` (undici, keep-alive, a connection per request in flight),
+   * or with `node:http` and a keep-alive agent (`client: 'node-http'`, the same connections, a lighter client).
+   */
+  | { readonly protocol: 'connect-json'; readonly baseUrl: string; readonly client?: 'fetch' | 'node-http' };
 
 export interface LoadSpec {
   readonly call: CallName;

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export const SUITE_NAMES = ['registry', 'transfers', 'notifications'] as const;
+export const SUITE_NAMES = ['registry', 'transfers', 'notifications', 'gateway'] as const;
 export type SuiteName = (typeof SUITE_NAMES)[number];
 
 const KiB = 1024;
@@ -11,11 +11,12 @@ const GiB = 1024 * MiB;
 
 export const USAGE = `usage: npm run bench -- [options]
 
-  --suite          registry, transfers, notifications or all (default all); repeat or comma-separate
-                   to pick several
+  --suite          registry, transfers, notifications, gateway or all (default all); repeat or
+                   comma-separate to pick several
   --duration       measured seconds per scenario (default 5, at most 120)
   --warmup         warm-up seconds per scenario, not measured (default 1, at most 60)
-  --concurrency    requests (suite 1) or transfers (suite 2) in flight (default 16, at most 256)
+  --concurrency    requests (suite 1) or transfers (suite 2) in flight (default 16, at most 256);
+                   the gateway suite always runs 1, 16 and 128
   --max-requests   stop measuring a scenario after this many requests (default 1000000)
   --large-bytes    size of suite 2's large transfer, in bytes or with a K, M or G suffix
                    (binary: 64M = 64 MiB; default 1G, at least 1M, at most 2G)

@@ -10,12 +10,15 @@
 import { Session } from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 
-interface ProfileNode {
+export interface ProfileNode {
   readonly id: number;
   readonly callFrame: { readonly functionName: string; readonly url: string };
+  /** Ids of the functions this one called (the profile's call tree). */
+  readonly children?: readonly number[];
 }
 
-interface Profile {
+/** A V8 CPU profile as the inspector answers it. */
+export interface Profile {
   readonly nodes: readonly ProfileNode[];
   readonly samples?: readonly number[];
   readonly timeDeltas?: readonly number[];
@@ -54,9 +57,14 @@ export class MainThreadProfiler {
   }
 
   async stop(): Promise<MainThreadProfile> {
+    return summarise(await this.stopRaw());
+  }
+
+  /** The profile itself, for a reader that bills samples its own way (the gateway suite). */
+  async stopRaw(): Promise<Profile> {
     try {
       const { profile } = await post<{ profile: Profile }>(this.#session, 'Profiler.stop');
-      return summarise(profile);
+      return profile;
     } finally {
       this.#session.disconnect();
     }
