@@ -240,6 +240,12 @@ async function relay(port: number) {
 }
 
 it('keeps a subscription across a cut connection: every notice once, in order, acknowledged', async () => {
+  // A destination of its own: deliveries left unconfirmed by earlier tests are offered
+  // again later, and their notices would interleave with this test's.
+  const destination = await newApp(platform, await newUnit(platform, 'Sở nhận thông báo'), 'QLVB thông báo', [
+    'application/json',
+  ]);
+  await grantSend(platform, source, destination.id);
   const proxy = await relay(Number(new URL(platform.url).port));
   const sender = clientOf(source);
   const receiver = clientOf(destination, { url: proxy.url, retry: { initialBackoffMs: 100 } });

@@ -391,15 +391,17 @@ describe('access', () => {
     const owner = newApp();
     const other = newApp();
     const { webhook } = await register(owner);
+    // One call at a time: a refused call not awaited yet would count as an unhandled rejection.
     for (const call of [
-      replica.client.listWebhookAttempts({ webhookId: webhook.id }, other.as),
-      replica.client.updateWebhook(
-        { id: webhook.id, url: receiver.url('/x'), updatePaths: ['url'] },
-        other.as,
-      ),
-      replica.client.retryParkedNotices({ webhookId: webhook.id }, other.as),
+      () => replica.client.listWebhookAttempts({ webhookId: webhook.id }, other.as),
+      () =>
+        replica.client.updateWebhook(
+          { id: webhook.id, url: receiver.url('/x'), updatePaths: ['url'] },
+          other.as,
+        ),
+      () => replica.client.retryParkedNotices({ webhookId: webhook.id }, other.as),
     ]) {
-      const err = await expectCode(call, Code.NotFound);
+      const err = await expectCode(call(), Code.NotFound);
       expect(reasonOf(err)).toBe('WEBHOOK_NOT_FOUND');
     }
     // Idempotent delete: the same answer, and the webhook is still there.
