@@ -48,7 +48,7 @@ export const PARTS = {
   service: 'the service: AuthService/GetServerTime handler — services/auth/src/routes',
   serviceOther: 'the auth service (interceptors, other)',
   bus: 'bus (other)',
-  database: 'database (SQL: driver and PGlite)',
+  database: 'database (SQL: kysely, the driver, PGlite)',
   logging: 'logging',
   gc: 'garbage collector',
   program: 'V8 and native code without JavaScript on the stack',
@@ -98,6 +98,7 @@ const PACKAGES: ReadonlyArray<readonly [string, string]> = [
   ['@electric-sql/', PARTS.database],
   ['pg', PARTS.database],
   ['pg-protocol', PARTS.database],
+  ['kysely', PARTS.database],
   ['pino', PARTS.logging],
 ];
 
