@@ -18,15 +18,17 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_lgsp_common_v1_access } from "../../common/v1/access_pb.js";
 import type { Party, Priority } from "../../common/v1/common_pb.js";
 import { file_lgsp_common_v1_common } from "../../common/v1/common_pb.js";
-import type { Delivery, DeliveryPolicy, DownloadSpace, EdxmlStatusCode, RefusalReason, StatusChange, Transfer, TransferProtocol, TransferState, UploadSpace } from "./resources_pb.js";
+import type { Delivery, DeliveryPolicy, DeliveryState, DownloadSpace, EdxmlStatusCode, RefusalReason, StatusChange, Transfer, TransferProtocol, TransferState, UploadSpace } from "./resources_pb.js";
 import { file_lgsp_transfer_v1_resources } from "./resources_pb.js";
+import type { StatisticsPeriod, TrafficDirection, UnitStatistics } from "./statistics_pb.js";
+import { file_lgsp_transfer_v1_statistics } from "./statistics_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file lgsp/transfer/v1/transfer_service.proto.
  */
 export const file_lgsp_transfer_v1_transfer_service: GenFile = /*@__PURE__*/
-  fileDesc("CidsZ3NwL3RyYW5zZmVyL3YxL3RyYW5zZmVyX3NlcnZpY2UucHJvdG8SEGxnc3AudHJhbnNmZXIudjEiNwoST3BlblNlc3Npb25SZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUi2wEKE09wZW5TZXNzaW9uUmVzcG9uc2USLwoHY2hhbmdlcxgBIAMoCzIeLmxnc3AudHJhbnNmZXIudjEuU3RhdHVzQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIEhsKE29wZW5fdHJhbnNmZXJfY291bnQYBCABKAUSHgoWcGVuZGluZ19kZWxpdmVyeV9jb3VudBgFIAEoBRIvCgtzZXJ2ZXJfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi0gIKFUNyZWF0ZVRyYW5zZmVyUmVxdWVzdBIpCgpyZWNpcGllbnRzGAEgAygLMhUubGdzcC5jb21tb24udjEuUGFydHkSDwoHc3ViamVjdBgCIAEoCRIqCghwcmlvcml0eRgDIAEoDjIYLmxnc3AuY29tbW9uLnYxLlByaW9yaXR5EhQKDGNvbnRlbnRfdHlwZRgEIAEoCRI0Cghwcm90b2NvbBgFIAEoDjIiLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXJQcm90b2NvbBISCgpzaXplX2J5dGVzGAYgASgDEg4KBnNoYTI1NhgHIAEoDBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkSMAoGcG9saWN5GAkgASgLMiAubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeVBvbGljeRIWCg5pbmxpbmVfY29udGVudBgKIAEoDCJ7ChZDcmVhdGVUcmFuc2ZlclJlc3BvbnNlEiwKCHRyYW5zZmVyGAEgASgLMhoubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlchIzCgx1cGxvYWRfc3BhY2UYAiABKAsyHS5sZ3NwLnRyYW5zZmVyLnYxLlVwbG9hZFNwYWNlIl4KFUNvbW1pdFRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIwCgZwb2xpY3kYAiABKAsyIC5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5UG9saWN5IkYKFkNvbW1pdFRyYW5zZmVyUmVzcG9uc2USLAoIdHJhbnNmZXIYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLlRyYW5zZmVyIjwKFUNhbmNlbFRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRgoWQ2FuY2VsVHJhbnNmZXJSZXNwb25zZRIsCgh0cmFuc2ZlchgBIAEoCzIaLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXIiUgoVUmVjYWxsVHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEhQKDGRlbGl2ZXJ5X2lkcxgCIAMoCRIOCgZyZWFzb24YAyABKAkiSAoWUmVjYWxsVHJhbnNmZXJSZXNwb25zZRIuCgpkZWxpdmVyaWVzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeSIpChJHZXRUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkicwoTR2V0VHJhbnNmZXJSZXNwb25zZRIsCgh0cmFuc2ZlchgBIAEoCzIaLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXISLgoKZGVsaXZlcmllcxgCIAMoCzIaLmxnc3AudHJhbnNmZXIudjEuRGVsaXZlcnki8gEKFExpc3RUcmFuc2ZlcnNSZXF1ZXN0EhgKEHNvdXJjZV91bml0X2NvZGUYASABKAkSLwoGc3RhdGVzGAIgAygOMh8ubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlclN0YXRlEjQKEGNyZWF0ZV90aW1lX2Zyb20YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZV90aW1lX3RvGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJfChVMaXN0VHJhbnNmZXJzUmVzcG9uc2USLQoJdHJhbnNmZXJzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQocTGlzdFBlbmRpbmdEZWxpdmVyaWVzUmVxdWVzdBIuCgxtaW5fcHJpb3JpdHkYASABKA4yGC5sZ3NwLmNvbW1vbi52MS5Qcmlvcml0eRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJoCh1MaXN0UGVuZGluZ0RlbGl2ZXJpZXNSZXNwb25zZRIuCgpkZWxpdmVyaWVzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoVQWNjZXB0RGVsaXZlcnlSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhUKDXByZWZlcl9pbmxpbmUYAiABKAgipgEKFkFjY2VwdERlbGl2ZXJ5UmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5EjkKDmRvd25sb2FkX3NwYWNlGAIgASgLMh8ubGdzcC50cmFuc2Zlci52MS5Eb3dubG9hZFNwYWNlSAASGAoOaW5saW5lX2NvbnRlbnQYAyABKAxIAEIJCgdjb250ZW50ImYKFkNvbmZpcm1EZWxpdmVyeVJlcXVlc3QSEwoLZGVsaXZlcnlfaWQYASABKAkSDgoGc2hhMjU2GAIgASgMEhIKCnNpemVfYnl0ZXMYAyABKAMSEwoLcmVjZWlwdF9yZWYYBCABKAkiRwoXQ29uZmlybURlbGl2ZXJ5UmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5Im4KFVJlZnVzZURlbGl2ZXJ5UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRIvCgZyZWFzb24YAiABKA4yHy5sZ3NwLnRyYW5zZmVyLnYxLlJlZnVzYWxSZWFzb24SDwoHbWVzc2FnZRgDIAEoCSJGChZSZWZ1c2VEZWxpdmVyeVJlc3BvbnNlEiwKCGRlbGl2ZXJ5GAEgASgLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeSKnAQobUmVwb3J0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEjEKBnN0YXR1cxgCIAEoDjIhLmxnc3AudHJhbnNmZXIudjEuRWR4bWxTdGF0dXNDb2RlEg8KB2NvbW1lbnQYAyABKAkSLwoLc3RhdHVzX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkwKHFJlcG9ydERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5IlIKGEdldERlbGl2ZXJ5U3RhdHVzUmVxdWVzdBIVCgt0cmFuc2Zlcl9pZBgBIAEoCUgAEhUKC2RlbGl2ZXJ5X2lkGAIgASgJSABCCAoGdGFyZ2V0IrUBChlHZXREZWxpdmVyeVN0YXR1c1Jlc3BvbnNlEjcKDnRyYW5zZmVyX3N0YXRlGAEgASgOMh8ubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlclN0YXRlEi4KCmRlbGl2ZXJpZXMYAiADKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5Ei8KB2hpc3RvcnkYAyADKAsyHi5sZ3NwLnRyYW5zZmVyLnYxLlN0YXR1c0NoYW5nZTKeCwoPVHJhbnNmZXJTZXJ2aWNlEmAKC09wZW5TZXNzaW9uEiQubGdzcC50cmFuc2Zlci52MS5PcGVuU2Vzc2lvblJlcXVlc3QaJS5sZ3NwLnRyYW5zZmVyLnYxLk9wZW5TZXNzaW9uUmVzcG9uc2UiBMjzGAISaQoOQ3JlYXRlVHJhbnNmZXISJy5sZ3NwLnRyYW5zZmVyLnYxLkNyZWF0ZVRyYW5zZmVyUmVxdWVzdBooLmxnc3AudHJhbnNmZXIudjEuQ3JlYXRlVHJhbnNmZXJSZXNwb25zZSIEyPMYAhJpCg5Db21taXRUcmFuc2ZlchInLmxnc3AudHJhbnNmZXIudjEuQ29tbWl0VHJhbnNmZXJSZXF1ZXN0GigubGdzcC50cmFuc2Zlci52MS5Db21taXRUcmFuc2ZlclJlc3BvbnNlIgTI8xgCEmkKDkNhbmNlbFRyYW5zZmVyEicubGdzcC50cmFuc2Zlci52MS5DYW5jZWxUcmFuc2ZlclJlcXVlc3QaKC5sZ3NwLnRyYW5zZmVyLnYxLkNhbmNlbFRyYW5zZmVyUmVzcG9uc2UiBMjzGAISaQoOUmVjYWxsVHJhbnNmZXISJy5sZ3NwLnRyYW5zZmVyLnYxLlJlY2FsbFRyYW5zZmVyUmVxdWVzdBooLmxnc3AudHJhbnNmZXIudjEuUmVjYWxsVHJhbnNmZXJSZXNwb25zZSIEyPMYAhJgCgtHZXRUcmFuc2ZlchIkLmxnc3AudHJhbnNmZXIudjEuR2V0VHJhbnNmZXJSZXF1ZXN0GiUubGdzcC50cmFuc2Zlci52MS5HZXRUcmFuc2ZlclJlc3BvbnNlIgTI8xgCEmYKDUxpc3RUcmFuc2ZlcnMSJi5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RUcmFuc2ZlcnNSZXF1ZXN0GicubGdzcC50cmFuc2Zlci52MS5MaXN0VHJhbnNmZXJzUmVzcG9uc2UiBMjzGAISfgoVTGlzdFBlbmRpbmdEZWxpdmVyaWVzEi4ubGdzcC50cmFuc2Zlci52MS5MaXN0UGVuZGluZ0RlbGl2ZXJpZXNSZXF1ZXN0Gi8ubGdzcC50cmFuc2Zlci52MS5MaXN0UGVuZGluZ0RlbGl2ZXJpZXNSZXNwb25zZSIEyPMYAhJpCg5BY2NlcHREZWxpdmVyeRInLmxnc3AudHJhbnNmZXIudjEuQWNjZXB0RGVsaXZlcnlSZXF1ZXN0GigubGdzcC50cmFuc2Zlci52MS5BY2NlcHREZWxpdmVyeVJlc3BvbnNlIgTI8xgCEmwKD0NvbmZpcm1EZWxpdmVyeRIoLmxnc3AudHJhbnNmZXIudjEuQ29uZmlybURlbGl2ZXJ5UmVxdWVzdBopLmxnc3AudHJhbnNmZXIudjEuQ29uZmlybURlbGl2ZXJ5UmVzcG9uc2UiBMjzGAISaQoOUmVmdXNlRGVsaXZlcnkSJy5sZ3NwLnRyYW5zZmVyLnYxLlJlZnVzZURlbGl2ZXJ5UmVxdWVzdBooLmxnc3AudHJhbnNmZXIudjEuUmVmdXNlRGVsaXZlcnlSZXNwb25zZSIEyPMYAhJ7ChRSZXBvcnREZWxpdmVyeVN0YXR1cxItLmxnc3AudHJhbnNmZXIudjEuUmVwb3J0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0Gi4ubGdzcC50cmFuc2Zlci52MS5SZXBvcnREZWxpdmVyeVN0YXR1c1Jlc3BvbnNlIgTI8xgCEnIKEUdldERlbGl2ZXJ5U3RhdHVzEioubGdzcC50cmFuc2Zlci52MS5HZXREZWxpdmVyeVN0YXR1c1JlcXVlc3QaKy5sZ3NwLnRyYW5zZmVyLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiBMjzGAJiBnByb3RvMw", [file_google_protobuf_timestamp, file_lgsp_common_v1_access, file_lgsp_common_v1_common, file_lgsp_transfer_v1_resources]);
+  fileDesc("CidsZ3NwL3RyYW5zZmVyL3YxL3RyYW5zZmVyX3NlcnZpY2UucHJvdG8SEGxnc3AudHJhbnNmZXIudjEiNwoST3BlblNlc3Npb25SZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUi2wEKE09wZW5TZXNzaW9uUmVzcG9uc2USLwoHY2hhbmdlcxgBIAMoCzIeLmxnc3AudHJhbnNmZXIudjEuU3RhdHVzQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIEhsKE29wZW5fdHJhbnNmZXJfY291bnQYBCABKAUSHgoWcGVuZGluZ19kZWxpdmVyeV9jb3VudBgFIAEoBRIvCgtzZXJ2ZXJfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi0gIKFUNyZWF0ZVRyYW5zZmVyUmVxdWVzdBIpCgpyZWNpcGllbnRzGAEgAygLMhUubGdzcC5jb21tb24udjEuUGFydHkSDwoHc3ViamVjdBgCIAEoCRIqCghwcmlvcml0eRgDIAEoDjIYLmxnc3AuY29tbW9uLnYxLlByaW9yaXR5EhQKDGNvbnRlbnRfdHlwZRgEIAEoCRI0Cghwcm90b2NvbBgFIAEoDjIiLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXJQcm90b2NvbBISCgpzaXplX2J5dGVzGAYgASgDEg4KBnNoYTI1NhgHIAEoDBIXCg9pZGVtcG90ZW5jeV9rZXkYCCABKAkSMAoGcG9saWN5GAkgASgLMiAubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeVBvbGljeRIWCg5pbmxpbmVfY29udGVudBgKIAEoDCJ7ChZDcmVhdGVUcmFuc2ZlclJlc3BvbnNlEiwKCHRyYW5zZmVyGAEgASgLMhoubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlchIzCgx1cGxvYWRfc3BhY2UYAiABKAsyHS5sZ3NwLnRyYW5zZmVyLnYxLlVwbG9hZFNwYWNlIl4KFUNvbW1pdFRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIwCgZwb2xpY3kYAiABKAsyIC5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5UG9saWN5IkYKFkNvbW1pdFRyYW5zZmVyUmVzcG9uc2USLAoIdHJhbnNmZXIYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLlRyYW5zZmVyIjwKFUNhbmNlbFRyYW5zZmVyUmVxdWVzdBITCgt0cmFuc2Zlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiRgoWQ2FuY2VsVHJhbnNmZXJSZXNwb25zZRIsCgh0cmFuc2ZlchgBIAEoCzIaLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXIiUgoVUmVjYWxsVHJhbnNmZXJSZXF1ZXN0EhMKC3RyYW5zZmVyX2lkGAEgASgJEhQKDGRlbGl2ZXJ5X2lkcxgCIAMoCRIOCgZyZWFzb24YAyABKAkiSAoWUmVjYWxsVHJhbnNmZXJSZXNwb25zZRIuCgpkZWxpdmVyaWVzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeSIpChJHZXRUcmFuc2ZlclJlcXVlc3QSEwoLdHJhbnNmZXJfaWQYASABKAkicwoTR2V0VHJhbnNmZXJSZXNwb25zZRIsCgh0cmFuc2ZlchgBIAEoCzIaLmxnc3AudHJhbnNmZXIudjEuVHJhbnNmZXISLgoKZGVsaXZlcmllcxgCIAMoCzIaLmxnc3AudHJhbnNmZXIudjEuRGVsaXZlcnki8gEKFExpc3RUcmFuc2ZlcnNSZXF1ZXN0EhgKEHNvdXJjZV91bml0X2NvZGUYASABKAkSLwoGc3RhdGVzGAIgAygOMh8ubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlclN0YXRlEjQKEGNyZWF0ZV90aW1lX2Zyb20YAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZV90aW1lX3RvGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCSJfChVMaXN0VHJhbnNmZXJzUmVzcG9uc2USLQoJdHJhbnNmZXJzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidQocTGlzdFBlbmRpbmdEZWxpdmVyaWVzUmVxdWVzdBIuCgxtaW5fcHJpb3JpdHkYASABKA4yGC5sZ3NwLmNvbW1vbi52MS5Qcmlvcml0eRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJoCh1MaXN0UGVuZGluZ0RlbGl2ZXJpZXNSZXNwb25zZRIuCgpkZWxpdmVyaWVzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoVQWNjZXB0RGVsaXZlcnlSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEhUKDXByZWZlcl9pbmxpbmUYAiABKAgipgEKFkFjY2VwdERlbGl2ZXJ5UmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5EjkKDmRvd25sb2FkX3NwYWNlGAIgASgLMh8ubGdzcC50cmFuc2Zlci52MS5Eb3dubG9hZFNwYWNlSAASGAoOaW5saW5lX2NvbnRlbnQYAyABKAxIAEIJCgdjb250ZW50ImYKFkNvbmZpcm1EZWxpdmVyeVJlcXVlc3QSEwoLZGVsaXZlcnlfaWQYASABKAkSDgoGc2hhMjU2GAIgASgMEhIKCnNpemVfYnl0ZXMYAyABKAMSEwoLcmVjZWlwdF9yZWYYBCABKAkiRwoXQ29uZmlybURlbGl2ZXJ5UmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5Im4KFVJlZnVzZURlbGl2ZXJ5UmVxdWVzdBITCgtkZWxpdmVyeV9pZBgBIAEoCRIvCgZyZWFzb24YAiABKA4yHy5sZ3NwLnRyYW5zZmVyLnYxLlJlZnVzYWxSZWFzb24SDwoHbWVzc2FnZRgDIAEoCSJGChZSZWZ1c2VEZWxpdmVyeVJlc3BvbnNlEiwKCGRlbGl2ZXJ5GAEgASgLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeSKnAQobUmVwb3J0RGVsaXZlcnlTdGF0dXNSZXF1ZXN0EhMKC2RlbGl2ZXJ5X2lkGAEgASgJEjEKBnN0YXR1cxgCIAEoDjIhLmxnc3AudHJhbnNmZXIudjEuRWR4bWxTdGF0dXNDb2RlEg8KB2NvbW1lbnQYAyABKAkSLwoLc3RhdHVzX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkwKHFJlcG9ydERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2USLAoIZGVsaXZlcnkYASABKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5IlIKGEdldERlbGl2ZXJ5U3RhdHVzUmVxdWVzdBIVCgt0cmFuc2Zlcl9pZBgBIAEoCUgAEhUKC2RlbGl2ZXJ5X2lkGAIgASgJSABCCAoGdGFyZ2V0IrUBChlHZXREZWxpdmVyeVN0YXR1c1Jlc3BvbnNlEjcKDnRyYW5zZmVyX3N0YXRlGAEgASgOMh8ubGdzcC50cmFuc2Zlci52MS5UcmFuc2ZlclN0YXRlEi4KCmRlbGl2ZXJpZXMYAiADKAsyGi5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5Ei8KB2hpc3RvcnkYAyADKAsyHi5sZ3NwLnRyYW5zZmVyLnYxLlN0YXR1c0NoYW5nZSLiAgoWTGlzdFVuaXRIaXN0b3J5UmVxdWVzdBIRCgl1bml0X2NvZGUYASABKAkSNQoJZGlyZWN0aW9uGAIgASgOMiIubGdzcC50cmFuc2Zlci52MS5UcmFmZmljRGlyZWN0aW9uEh4KFmNvdW50ZXJwYXJ0eV91bml0X2NvZGUYAyABKAkSLQoJZnJvbV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd0b190aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgZzdGF0ZXMYBiADKA4yHy5sZ3NwLnRyYW5zZmVyLnYxLkRlbGl2ZXJ5U3RhdGUSKgoIcHJpb3JpdHkYByABKA4yGC5sZ3NwLmNvbW1vbi52MS5Qcmlvcml0eRIRCglwYWdlX3NpemUYCCABKAUSEgoKcGFnZV90b2tlbhgJIAEoCSJiChdMaXN0VW5pdEhpc3RvcnlSZXNwb25zZRIuCgpkZWxpdmVyaWVzGAEgAygLMhoubGdzcC50cmFuc2Zlci52MS5EZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkivwEKGEdldFVuaXRTdGF0aXN0aWNzUmVxdWVzdBISCgp1bml0X2NvZGVzGAEgAygJEhEKCWZyb21fZGF0ZRgCIAEoCRIPCgd0b19kYXRlGAMgASgJEjIKBnBlcmlvZBgEIAEoDjIiLmxnc3AudHJhbnNmZXIudjEuU3RhdGlzdGljc1BlcmlvZBIXCg9ieV9jb3VudGVycGFydHkYBSABKAgSHgoWY291bnRlcnBhcnR5X3VuaXRfY29kZRgGIAEoCSJLChlHZXRVbml0U3RhdGlzdGljc1Jlc3BvbnNlEi4KBHJvd3MYASADKAsyIC5sZ3NwLnRyYW5zZmVyLnYxLlVuaXRTdGF0aXN0aWNzIsIBChtFeHBvcnRVbml0U3RhdGlzdGljc1JlcXVlc3QSEgoKdW5pdF9jb2RlcxgBIAMoCRIRCglmcm9tX2RhdGUYAiABKAkSDwoHdG9fZGF0ZRgDIAEoCRIyCgZwZXJpb2QYBCABKA4yIi5sZ3NwLnRyYW5zZmVyLnYxLlN0YXRpc3RpY3NQZXJpb2QSFwoPYnlfY291bnRlcnBhcnR5GAUgASgIEh4KFmNvdW50ZXJwYXJ0eV91bml0X2NvZGUYBiABKAkiUwocRXhwb3J0VW5pdFN0YXRpc3RpY3NSZXNwb25zZRILCgNjc3YYASABKAwSFAoMY29udGVudF90eXBlGAIgASgJEhAKCGZpbGVuYW1lGAMgASgJMv0NCg9UcmFuc2ZlclNlcnZpY2USYAoLT3BlblNlc3Npb24SJC5sZ3NwLnRyYW5zZmVyLnYxLk9wZW5TZXNzaW9uUmVxdWVzdBolLmxnc3AudHJhbnNmZXIudjEuT3BlblNlc3Npb25SZXNwb25zZSIEyPMYAhJpCg5DcmVhdGVUcmFuc2ZlchInLmxnc3AudHJhbnNmZXIudjEuQ3JlYXRlVHJhbnNmZXJSZXF1ZXN0GigubGdzcC50cmFuc2Zlci52MS5DcmVhdGVUcmFuc2ZlclJlc3BvbnNlIgTI8xgCEmkKDkNvbW1pdFRyYW5zZmVyEicubGdzcC50cmFuc2Zlci52MS5Db21taXRUcmFuc2ZlclJlcXVlc3QaKC5sZ3NwLnRyYW5zZmVyLnYxLkNvbW1pdFRyYW5zZmVyUmVzcG9uc2UiBMjzGAISaQoOQ2FuY2VsVHJhbnNmZXISJy5sZ3NwLnRyYW5zZmVyLnYxLkNhbmNlbFRyYW5zZmVyUmVxdWVzdBooLmxnc3AudHJhbnNmZXIudjEuQ2FuY2VsVHJhbnNmZXJSZXNwb25zZSIEyPMYAhJpCg5SZWNhbGxUcmFuc2ZlchInLmxnc3AudHJhbnNmZXIudjEuUmVjYWxsVHJhbnNmZXJSZXF1ZXN0GigubGdzcC50cmFuc2Zlci52MS5SZWNhbGxUcmFuc2ZlclJlc3BvbnNlIgTI8xgCEmAKC0dldFRyYW5zZmVyEiQubGdzcC50cmFuc2Zlci52MS5HZXRUcmFuc2ZlclJlcXVlc3QaJS5sZ3NwLnRyYW5zZmVyLnYxLkdldFRyYW5zZmVyUmVzcG9uc2UiBMjzGAISZgoNTGlzdFRyYW5zZmVycxImLmxnc3AudHJhbnNmZXIudjEuTGlzdFRyYW5zZmVyc1JlcXVlc3QaJy5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RUcmFuc2ZlcnNSZXNwb25zZSIEyPMYAhJ+ChVMaXN0UGVuZGluZ0RlbGl2ZXJpZXMSLi5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RQZW5kaW5nRGVsaXZlcmllc1JlcXVlc3QaLy5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RQZW5kaW5nRGVsaXZlcmllc1Jlc3BvbnNlIgTI8xgCEmkKDkFjY2VwdERlbGl2ZXJ5EicubGdzcC50cmFuc2Zlci52MS5BY2NlcHREZWxpdmVyeVJlcXVlc3QaKC5sZ3NwLnRyYW5zZmVyLnYxLkFjY2VwdERlbGl2ZXJ5UmVzcG9uc2UiBMjzGAISbAoPQ29uZmlybURlbGl2ZXJ5EigubGdzcC50cmFuc2Zlci52MS5Db25maXJtRGVsaXZlcnlSZXF1ZXN0GikubGdzcC50cmFuc2Zlci52MS5Db25maXJtRGVsaXZlcnlSZXNwb25zZSIEyPMYAhJpCg5SZWZ1c2VEZWxpdmVyeRInLmxnc3AudHJhbnNmZXIudjEuUmVmdXNlRGVsaXZlcnlSZXF1ZXN0GigubGdzcC50cmFuc2Zlci52MS5SZWZ1c2VEZWxpdmVyeVJlc3BvbnNlIgTI8xgCEnsKFFJlcG9ydERlbGl2ZXJ5U3RhdHVzEi0ubGdzcC50cmFuc2Zlci52MS5SZXBvcnREZWxpdmVyeVN0YXR1c1JlcXVlc3QaLi5sZ3NwLnRyYW5zZmVyLnYxLlJlcG9ydERlbGl2ZXJ5U3RhdHVzUmVzcG9uc2UiBMjzGAIScgoRR2V0RGVsaXZlcnlTdGF0dXMSKi5sZ3NwLnRyYW5zZmVyLnYxLkdldERlbGl2ZXJ5U3RhdHVzUmVxdWVzdBorLmxnc3AudHJhbnNmZXIudjEuR2V0RGVsaXZlcnlTdGF0dXNSZXNwb25zZSIEyPMYAhJsCg9MaXN0VW5pdEhpc3RvcnkSKC5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RVbml0SGlzdG9yeVJlcXVlc3QaKS5sZ3NwLnRyYW5zZmVyLnYxLkxpc3RVbml0SGlzdG9yeVJlc3BvbnNlIgTI8xgCEnIKEUdldFVuaXRTdGF0aXN0aWNzEioubGdzcC50cmFuc2Zlci52MS5HZXRVbml0U3RhdGlzdGljc1JlcXVlc3QaKy5sZ3NwLnRyYW5zZmVyLnYxLkdldFVuaXRTdGF0aXN0aWNzUmVzcG9uc2UiBMjzGAISewoURXhwb3J0VW5pdFN0YXRpc3RpY3MSLS5sZ3NwLnRyYW5zZmVyLnYxLkV4cG9ydFVuaXRTdGF0aXN0aWNzUmVxdWVzdBouLmxnc3AudHJhbnNmZXIudjEuRXhwb3J0VW5pdFN0YXRpc3RpY3NSZXNwb25zZSIEyPMYAmIGcHJvdG8z", [file_google_protobuf_timestamp, file_lgsp_common_v1_access, file_lgsp_common_v1_common, file_lgsp_transfer_v1_resources, file_lgsp_transfer_v1_statistics]);
 
 /**
  * OpenSessionRequest names where the source last stopped reading.
@@ -915,6 +917,286 @@ export const GetDeliveryStatusResponseSchema: GenMessage<GetDeliveryStatusRespon
   messageDesc(file_lgsp_transfer_v1_transfer_service, 25);
 
 /**
+ * ListUnitHistoryRequest filters a unit's send and receive history.
+ *
+ * @generated from message lgsp.transfer.v1.ListUnitHistoryRequest
+ */
+export type ListUnitHistoryRequest = Message<"lgsp.transfer.v1.ListUnitHistoryRequest"> & {
+  /**
+   * The unit; empty means the caller's own. Required for administrators.
+   *
+   * @generated from field: string unit_code = 1;
+   */
+  unitCode: string;
+
+  /**
+   * Sent, received, or both (unspecified).
+   *
+   * @generated from field: lgsp.transfer.v1.TrafficDirection direction = 2;
+   */
+  direction: TrafficDirection;
+
+  /**
+   * Only deliveries to (sent) or from (received) this unit.
+   *
+   * @generated from field: string counterparty_unit_code = 3;
+   */
+  counterpartyUnitCode: string;
+
+  /**
+   * Only deliveries planned at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp from_time = 4;
+   */
+  fromTime?: Timestamp | undefined;
+
+  /**
+   * Only deliveries planned before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp to_time = 5;
+   */
+  toTime?: Timestamp | undefined;
+
+  /**
+   * Only deliveries in these states; empty for all.
+   *
+   * @generated from field: repeated lgsp.transfer.v1.DeliveryState states = 6;
+   */
+  states: DeliveryState[];
+
+  /**
+   * Only transfers of this priority; unspecified for all.
+   *
+   * @generated from field: lgsp.common.v1.Priority priority = 7;
+   */
+  priority: Priority;
+
+  /**
+   * Page size, 1 to 200; 0 means 50.
+   *
+   * @generated from field: int32 page_size = 8;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response for the next page.
+   *
+   * @generated from field: string page_token = 9;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.ListUnitHistoryRequest.
+ * Use `create(ListUnitHistoryRequestSchema)` to create a new message.
+ */
+export const ListUnitHistoryRequestSchema: GenMessage<ListUnitHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 26);
+
+/**
+ * ListUnitHistoryResponse is one page of a unit's history.
+ *
+ * @generated from message lgsp.transfer.v1.ListUnitHistoryResponse
+ */
+export type ListUnitHistoryResponse = Message<"lgsp.transfer.v1.ListUnitHistoryResponse"> & {
+  /**
+   * The deliveries, newest first; source_unit_code and destination_unit_code
+   * tell the direction.
+   *
+   * @generated from field: repeated lgsp.transfer.v1.Delivery deliveries = 1;
+   */
+  deliveries: Delivery[];
+
+  /**
+   * Token for the next page; empty when this is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.ListUnitHistoryResponse.
+ * Use `create(ListUnitHistoryResponseSchema)` to create a new message.
+ */
+export const ListUnitHistoryResponseSchema: GenMessage<ListUnitHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 27);
+
+/**
+ * GetUnitStatisticsRequest says which units, which days and how to cut them.
+ *
+ * @generated from message lgsp.transfer.v1.GetUnitStatisticsRequest
+ */
+export type GetUnitStatisticsRequest = Message<"lgsp.transfer.v1.GetUnitStatisticsRequest"> & {
+  /**
+   * The units; empty means every unit for administrators, the caller's own
+   * unit for anyone else. At most 500.
+   *
+   * @generated from field: repeated string unit_codes = 1;
+   */
+  unitCodes: string[];
+
+  /**
+   * First day, YYYY-MM-DD, in the platform's statistics time zone (default
+   * UTC+07:00). Required.
+   *
+   * @generated from field: string from_date = 2;
+   */
+  fromDate: string;
+
+  /**
+   * Last day, inclusive, YYYY-MM-DD; at most 3 years after from_date. Required.
+   *
+   * @generated from field: string to_date = 3;
+   */
+  toDate: string;
+
+  /**
+   * One row per day, per month, or for the whole range (unspecified).
+   *
+   * @generated from field: lgsp.transfer.v1.StatisticsPeriod period = 4;
+   */
+  period: StatisticsPeriod;
+
+  /**
+   * Break the traffic down by the other unit: one row per unit, period and
+   * counterparty, without connection figures.
+   *
+   * @generated from field: bool by_counterparty = 5;
+   */
+  byCounterparty: boolean;
+
+  /**
+   * Only the traffic with this unit (implies by_counterparty).
+   *
+   * @generated from field: string counterparty_unit_code = 6;
+   */
+  counterpartyUnitCode: string;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.GetUnitStatisticsRequest.
+ * Use `create(GetUnitStatisticsRequestSchema)` to create a new message.
+ */
+export const GetUnitStatisticsRequestSchema: GenMessage<GetUnitStatisticsRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 28);
+
+/**
+ * GetUnitStatisticsResponse is the report.
+ *
+ * @generated from message lgsp.transfer.v1.GetUnitStatisticsResponse
+ */
+export type GetUnitStatisticsResponse = Message<"lgsp.transfer.v1.GetUnitStatisticsResponse"> & {
+  /**
+   * One row per unit and period (and counterparty), ordered by unit code,
+   * period, then counterparty. Units without traffic or connections in the
+   * range have no row, unless named in unit_codes.
+   *
+   * @generated from field: repeated lgsp.transfer.v1.UnitStatistics rows = 1;
+   */
+  rows: UnitStatistics[];
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.GetUnitStatisticsResponse.
+ * Use `create(GetUnitStatisticsResponseSchema)` to create a new message.
+ */
+export const GetUnitStatisticsResponseSchema: GenMessage<GetUnitStatisticsResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 29);
+
+/**
+ * ExportUnitStatisticsRequest is GetUnitStatisticsRequest for a CSV file.
+ *
+ * @generated from message lgsp.transfer.v1.ExportUnitStatisticsRequest
+ */
+export type ExportUnitStatisticsRequest = Message<"lgsp.transfer.v1.ExportUnitStatisticsRequest"> & {
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: repeated string unit_codes = 1;
+   */
+  unitCodes: string[];
+
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: string from_date = 2;
+   */
+  fromDate: string;
+
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: string to_date = 3;
+   */
+  toDate: string;
+
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: lgsp.transfer.v1.StatisticsPeriod period = 4;
+   */
+  period: StatisticsPeriod;
+
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: bool by_counterparty = 5;
+   */
+  byCounterparty: boolean;
+
+  /**
+   * As in GetUnitStatisticsRequest.
+   *
+   * @generated from field: string counterparty_unit_code = 6;
+   */
+  counterpartyUnitCode: string;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.ExportUnitStatisticsRequest.
+ * Use `create(ExportUnitStatisticsRequestSchema)` to create a new message.
+ */
+export const ExportUnitStatisticsRequestSchema: GenMessage<ExportUnitStatisticsRequest> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 30);
+
+/**
+ * ExportUnitStatisticsResponse carries the CSV file.
+ *
+ * @generated from message lgsp.transfer.v1.ExportUnitStatisticsResponse
+ */
+export type ExportUnitStatisticsResponse = Message<"lgsp.transfer.v1.ExportUnitStatisticsResponse"> & {
+  /**
+   * The file: UTF-8, a header line then one line per row of the report;
+   * durations in seconds, the share as a fraction.
+   *
+   * @generated from field: bytes csv = 1;
+   */
+  csv: Uint8Array;
+
+  /**
+   * "text/csv; charset=utf-8".
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * A file name for it, e.g. "lgsp-statistics-2026-10-01-2026-10-31.csv".
+   *
+   * @generated from field: string filename = 3;
+   */
+  filename: string;
+};
+
+/**
+ * Describes the message lgsp.transfer.v1.ExportUnitStatisticsResponse.
+ * Use `create(ExportUnitStatisticsResponseSchema)` to create a new message.
+ */
+export const ExportUnitStatisticsResponseSchema: GenMessage<ExportUnitStatisticsResponse> = /*@__PURE__*/
+  messageDesc(file_lgsp_transfer_v1_transfer_service, 31);
+
+/**
  * TransferService owns transfers, deliveries, their status history and the outbox of their events.
  *
  * @generated from service lgsp.transfer.v1.TransferService
@@ -1076,6 +1358,44 @@ export const TransferService: GenService<{
     methodKind: "unary";
     input: typeof GetDeliveryStatusRequestSchema;
     output: typeof GetDeliveryStatusResponseSchema;
+  },
+  /**
+   * ListUnitHistory lists the deliveries a unit sent or received (Art.
+   * 5.11), newest first, filtered by period, direction, counterparty, state
+   * and priority; paginated. Province administrators ("admin") read any
+   * unit's; anyone else (apps, unit administrators, the unit's staff) only
+   * their own unit's.
+   *
+   * @generated from rpc lgsp.transfer.v1.TransferService.ListUnitHistory
+   */
+  listUnitHistory: {
+    methodKind: "unary";
+    input: typeof ListUnitHistoryRequestSchema;
+    output: typeof ListUnitHistoryResponseSchema;
+  },
+  /**
+   * GetUnitStatistics reports what units sent and received, how it ended,
+   * how long delivery took, and how the units were connected (Art. 5.12),
+   * per day, month or the whole range. Province administrators read every
+   * unit's; anyone else only their own unit's (Art. 7.1).
+   *
+   * @generated from rpc lgsp.transfer.v1.TransferService.GetUnitStatistics
+   */
+  getUnitStatistics: {
+    methodKind: "unary";
+    input: typeof GetUnitStatisticsRequestSchema;
+    output: typeof GetUnitStatisticsResponseSchema;
+  },
+  /**
+   * ExportUnitStatistics is GetUnitStatistics as a CSV file (UTF-8, comma
+   * separated, one header line). Same access.
+   *
+   * @generated from rpc lgsp.transfer.v1.TransferService.ExportUnitStatistics
+   */
+  exportUnitStatistics: {
+    methodKind: "unary";
+    input: typeof ExportUnitStatisticsRequestSchema;
+    output: typeof ExportUnitStatisticsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lgsp_transfer_v1_transfer_service, 0);
