@@ -24,8 +24,15 @@ interface TelemetryState {
 
 let state: TelemetryState | undefined;
 
-/** Sets up the process-wide providers once; later calls return the same state. */
-export function initTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): TelemetryState {
+/**
+ * Sets up the process-wide providers once; later calls return the same state.
+ * `spanProcessors` are added to the OTLP exporter's (tests pass an in-memory one).
+ */
+export function initTelemetry(
+  serviceName: string,
+  env: NodeJS.ProcessEnv = process.env,
+  extraSpanProcessors: readonly SpanProcessor[] = [],
+): TelemetryState {
   if (state !== undefined) return state;
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: env['OTEL_SERVICE_NAME'] ?? `lgsp-${serviceName}`,
@@ -33,7 +40,7 @@ export function initTelemetry(serviceName: string, env: NodeJS.ProcessEnv = proc
   const exporter = new PrometheusExporter({ preventServerStart: true });
   const meterProvider = new MeterProvider({ resource, readers: [exporter] });
   metrics.setGlobalMeterProvider(meterProvider);
-  const spanProcessors: SpanProcessor[] = [];
+  const spanProcessors: SpanProcessor[] = [...extraSpanProcessors];
   if (env['OTEL_EXPORTER_OTLP_ENDPOINT'] !== undefined) {
     spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }

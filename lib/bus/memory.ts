@@ -33,6 +33,7 @@ import {
   retryDelayMs,
 } from './policy.js';
 import { assertSubject, subjectIsSubsetOf, subjectMatches, subjectsOverlap } from './subjects.js';
+import { tracedHandler } from './tracing.js';
 
 export interface MemoryBusOptions {
   readonly logger?: Logger;
@@ -601,7 +602,7 @@ class MemoryBus implements Bus {
       // Like a durable's config update on the server: where it starts is fixed at creation.
       consumer.config = config;
     }
-    const session = new Session(handler, concurrency);
+    const session = new Session(tracedHandler(spec.durable, handler), concurrency);
     const owner = consumer;
     const sub: Subscription = {
       stop: async () => {

@@ -61,6 +61,7 @@ import {
   retryDelayMs,
 } from './policy.js';
 import { subjectIsSubsetOf, subjectMatches } from './subjects.js';
+import { tracedHandler } from './tracing.js';
 
 export interface NatsBusOptions {
   readonly servers: string | string[];
@@ -274,7 +275,7 @@ class NatsBus implements Bus {
     this.assertOpen();
     const { info, clientFilters } = await this.ensureConsumer(spec);
     const consumer = await this.js.consumers.get(spec.stream, info.name);
-    const run = new Consumption(this, consumer, handler, {
+    const run = new Consumption(this, consumer, tracedHandler(spec.durable, handler), {
       stream: spec.stream,
       durable: spec.durable,
       concurrency: Math.max(1, Math.floor(options.concurrency ?? 1)),

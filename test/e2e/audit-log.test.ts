@@ -11,6 +11,7 @@ import type { Interceptor } from '@connectrpc/connect';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
+import { TransferService } from '#gen/lgsp/transfer/v1/transfer_service_pb.js';
 import { createAuditRecorder } from '#lib/audit.js';
 import { silentLogger } from '#lib/logger.js';
 import { callerKey } from '#lib/rpc/caller.js';
@@ -147,14 +148,13 @@ describe('the audit log through the gateway', () => {
   });
 
   it('lets the administrator read and verify the log through the gateway', async () => {
-    const requestId = `unit-${randomUUID()}`;
-    ok(await call(platform, REGISTRY, 'GetUnit', { code: '000.00.03.H26' }, platform.admin, { requestId }));
+    const requestId = `grants-${randomUUID()}`;
+    ok(await call(platform, REGISTRY, 'ListGrants', {}, platform.admin, { requestId }));
     await entriesOf(requestId);
     const listed = ok(await call(platform, AUTH, 'ListAuditEvents', { requestId }, platform.admin));
     expect(listed.entries).toHaveLength(1);
     expect(listed.entries[0].event).toMatchObject({
-      action: `${REGISTRY}/GetUnit`,
-      object: '000.00.03.H26',
+      action: `${REGISTRY}/ListGrants`,
       outcome: 'AUDIT_OUTCOME_SUCCEEDED',
       source: 'gateway',
     });
@@ -174,9 +174,9 @@ describe('the audit log through the gateway', () => {
     });
     const request = {
       stream: false,
-      service: { typeName: 'lgsp.registry.v1.RegistryService' },
-      method: { name: 'GetUnit' },
-      message: { code: '000.00.03.H26' },
+      service: TransferService,
+      method: TransferService.method.getTransfer,
+      message: { transferId: 'trf_0123456789abcdef' },
       contextValues: { get: (key: unknown) => (key === callerKey ? caller : undefined) },
     };
     const answer = { stream: false, message: {} };

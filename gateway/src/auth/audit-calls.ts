@@ -1,6 +1,7 @@
 /**
- * Every signed call that passes authentication is an integration action the
- * audit log must hold (Art. 14.5): this records, once the call has ended,
+ * Every signed call that passes authentication and acts on the platform is an
+ * integration action the audit log must hold (Art. 14.5): this records, once
+ * the call has ended,
  * its action, the object when the request names one in a well-known id field,
  * the outcome, the request id and the trace id. Never a body.
  *
@@ -21,17 +22,29 @@
  * the answer is ready, never awaited on the call's path.
  */
 
+import type { DescMethod } from '@bufbuild/protobuf';
 import { Code, ConnectError, type Interceptor, type StreamResponse } from '@connectrpc/connect';
 import { context as otelContext } from '@opentelemetry/api';
+import { AccessLevel } from '#gen/lgsp/common/v1/access_pb.js';
 import { BadRequestSchema, type Caller, CallerKind, ErrorInfoSchema } from '#gen/lgsp/common/v1/common_pb.js';
 import { AuditOutcome, type AuditRecorder } from '#lib/audit.js';
-import { isProbe } from '#lib/rpc/access.js';
+import { accessLevelOf, isProbe } from '#lib/rpc/access.js';
 import { callerKey } from '#lib/rpc/caller.js';
 
 const GATEWAY_DOMAIN = 'gateway.lgsp';
 
 /** RPCs whose service records every outcome itself. */
 const SELF_AUDITED = new Set(['lgsp.auth.v1.AuthService/VerifyAccess']);
+
+/**
+ * Calls that are not integration actions: a presence keep-alive (its effect is
+ * in the connection history), and reads of what is public anyway (the unit
+ * tree, the server's time). Recording them would make the log mostly noise,
+ * and each entry is a transaction in the audit chain.
+ */
+const NOT_ACTIONS = new Set(['lgsp.notification.v1.NotificationService/Heartbeat']);
+const isAction = (req: { method: DescMethod }, action: string) =>
+  !NOT_ACTIONS.has(action) && accessLevelOf(req.method) !== AccessLevel.PUBLIC;
 
 /** Request fields that name what a call acts on, by priority. */
 const OBJECT_FIELDS = [
@@ -63,7 +76,14 @@ export function auditCallsInterceptor(audit: AuditRecorder): Interceptor {
   return (next) => async (req) => {
     const caller = req.contextValues.get(callerKey);
     const action = `${req.service.typeName}/${req.method.name}`;
-    if (!signed(caller) || isProbe(req.service.typeName) || SELF_AUDITED.has(action)) return next(req);
+    if (
+      !signed(caller) ||
+      isProbe(req.service.typeName) ||
+      SELF_AUDITED.has(action) ||
+      !isAction(req, action)
+    ) {
+      return next(req);
+    }
     const object = req.stream ? '' : objectOf(req.message);
     // The span of this call: a stream's end is recorded outside it.
     const active = otelContext.active();

@@ -5,6 +5,7 @@ import { followExpiringCredentials } from './credential-events.js';
 import { followDestinationOffline } from './destination-offline.js';
 import { tailNotices } from './fanout.js';
 import { GroupCommit } from './group-commit.js';
+import { observeOnlineApps } from './presence-gauge.js';
 import { startNoticeSweep } from './sweep.js';
 import { followTransferEvents } from './transfer-events.js';
 
@@ -29,5 +30,6 @@ export async function startNotificationConsumers(ctx: NotificationContext): Prom
     await followDestinationOffline(ctx, notices.add),
     startNoticeSweep(ctx),
     ctx.webhooks.start(),
+    observeOnlineApps(ctx),
   ];
 }

@@ -10,6 +10,7 @@
  * reason; a webhook that has failed every call for a day is disabled.
  */
 import { create, toJsonString } from '@bufbuild/protobuf';
+import { type Counter, metrics } from '@opentelemetry/api';
 import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
 import { NoticeSchema } from '#gen/lgsp/notification/v1/resources_pb.js';
 import { AuditOutcome } from '#lib/audit.js';
@@ -33,6 +34,16 @@ const POLL_MS = 1_000;
 /** Margin past the call's timeout before another replica may take a delivery this one holds. */
 const LEASE_MARGIN_MS = 30_000;
 const USER_AGENT = 'lgsp-webhooks/1';
+/**
+ * Webhook calls by outcome, on the Prometheus endpoint: a rise in retrying or
+ * parked is an alert. Made on first use, once the process's meter provider is set.
+ */
+let callCounter: Counter | undefined;
+const calls = (): Counter =>
+  (callCounter ??= metrics.getMeter('lgsp.notification').createCounter('lgsp_webhook_calls', {
+    description: 'Webhook calls made, by outcome (succeeded, retrying, parked)',
+  }));
+
 /** Who disables a webhook in the audit log: the platform itself. */
 const SYSTEM_ACTOR = create(CallerSchema, { kind: CallerKind.SERVICE, subject: 'service:notification' });
 
@@ -96,6 +107,7 @@ export class WebhookDispatcher implements Subscription {
 
   async #deliver(delivery: ClaimedDelivery): Promise<void> {
     const { outcome, health } = await this.#attempt(delivery);
+    if (outcome.kind === 'attempt' && outcome.called) calls().add(1, { outcome: outcome.attempt.outcome });
     const { disabled } = await recordOutcome(
       this.#ctx.db,
       delivery,

@@ -1,13 +1,20 @@
 import type { Subscription } from '#lib/bus/bus.js';
 import type { TransferContext } from '../context.js';
+import { observeBacklog } from './backlog-gauge.js';
 import { followDestinationPresence } from './destination-presence.js';
+import { startStatistics } from './statistics.js';
 import { followUploads } from './uploads.js';
 import { startWorker } from './worker.js';
 
 /**
  * The transfer service's background work: offers, expiry, purge and offline
- * warnings; uploads under way; the presence of destinations.
+ * warnings; uploads under way; the presence of destinations; the backlog gauge.
  */
 export async function startTransferConsumers(ctx: TransferContext): Promise<Subscription[]> {
-  return [startWorker(ctx), await followUploads(ctx), await followDestinationPresence(ctx)];
+  return [
+    startWorker(ctx),
+    await followUploads(ctx),
+    await followDestinationPresence(ctx),
+    observeBacklog(ctx),
+  ];
 }

@@ -4,6 +4,7 @@
  * transaction, so none exists without the others.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
+import { type Counter, metrics } from '@opentelemetry/api';
 import {
   type DeliveryOffered,
   DeliveryOfferedSchema,
@@ -34,6 +35,17 @@ export interface ChangeFacts {
 }
 
 /** Records a change of `transfer` (and of `delivery`, when given) and announces it to the source. */
+/**
+ * Counted when written; a transaction that rolls back afterwards leaves its
+ * count (rare: retries). Made on first use: the metrics API has no proxy, so
+ * an instrument made before the process sets its meter provider would count nothing.
+ */
+let stateChangeCounter: Counter | undefined;
+const stateChanges = (): Counter =>
+  (stateChangeCounter ??= metrics.getMeter('lgsp.transfer').createCounter('lgsp_transfer_state_changes', {
+    description: 'State changes of transfers and deliveries, by object and the state entered',
+  }));
+
 export async function recordChange(
   trx: Db,
   prefix: string,
@@ -57,6 +69,12 @@ export async function recordChange(
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+  stateChanges().add(
+    1,
+    delivery === undefined
+      ? { object: 'transfer', state: transfer.state }
+      : { object: 'delivery', state: delivery.state },
+  );
   const policy = transfer.policy;
   // Statuses 01 and 02 come with confirm and refuse; later ones are business reports.
   const businessReport = (facts.edxmlStatus ?? 0) > 2;
