@@ -1,4 +1,5 @@
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { parseUtcOffset } from './domain/statistics.js';
 
 export const TRANSFER_DEFAULT_PORT = 7103;
 
@@ -23,6 +24,8 @@ export interface TransferConfig extends BaseConfig {
   readonly defaultDeadlineSeconds: number;
   /** How much of the content is read to analyse it against its declared type (Art. 8.4). */
   readonly analyseMaxBytes: number;
+  /** The time zone of the statistics' days, minutes east of UTC (Art. 5.12). */
+  readonly statsUtcOffsetMinutes: number;
 }
 
 export function loadTransferConfig(env: Env = process.env): TransferConfig {
@@ -44,7 +47,17 @@ export function loadTransferConfig(env: Env = process.env): TransferConfig {
       max: 90 * DAY_SECONDS,
     }),
     analyseMaxBytes: reader.int('LGSP_ANALYSE_MAX_BYTES', 16 * 1024 * KIB, { min: 4 * KIB }),
+    statsUtcOffsetMinutes: readOffset(reader, 'LGSP_STATS_UTC_OFFSET', '+07:00'),
   };
   reader.done();
   return Object.freeze(config);
+}
+
+function readOffset(reader: EnvReader, name: string, fallback: string): number {
+  try {
+    return parseUtcOffset(reader.string(name, fallback));
+  } catch (err) {
+    reader.report(`${name}: ${(err as Error).message}`);
+    return 0;
+  }
 }

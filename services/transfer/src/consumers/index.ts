@@ -8,7 +8,8 @@ import { startWorker } from './worker.js';
 
 /**
  * The transfer service's background work: offers, expiry, purge and offline
- * warnings; uploads under way; the presence of destinations; the backlog gauge.
+ * warnings; uploads under way; the presence of destinations; the backlog gauge;
+ * the statistics (Art. 5.12).
  */
 export async function startTransferConsumers(ctx: TransferContext): Promise<Subscription[]> {
   return [
@@ -16,5 +17,6 @@ export async function startTransferConsumers(ctx: TransferContext): Promise<Subs
     await followUploads(ctx),
     await followDestinationPresence(ctx),
     observeBacklog(ctx),
+    ...(await startStatistics(ctx)),
   ];
 }
