@@ -27,9 +27,16 @@ export interface SecretBox {
   open(sealed: Uint8Array, context: string): Buffer;
 }
 
-export function createSecretBox(key: Uint8Array): SecretBox {
+export function createSecretBox(key: Uint8Array, previousKey?: Uint8Array): SecretBox {
   if (key.length !== 32) throw new SecretBoxError('the master key must be 32 bytes');
+  if (previousKey !== undefined && previousKey.length !== 32) {
+    throw new SecretBoxError('the previous master key must be 32 bytes');
+  }
   const masterKey = Buffer.from(key);
+  const keys =
+    previousKey === undefined || masterKey.equals(previousKey)
+      ? [masterKey]
+      : [masterKey, Buffer.from(previousKey)];
   const aad = (context: string) => Buffer.concat([Buffer.of(VERSION), Buffer.from(context, 'utf8')]);
 
   return {
@@ -48,14 +55,17 @@ export function createSecretBox(key: Uint8Array): SecretBox {
       }
       const iv = bytes.subarray(1, 1 + IV_BYTES);
       const tag = bytes.subarray(1 + IV_BYTES, HEADER_BYTES);
-      const decipher = createDecipheriv('aes-256-gcm', masterKey, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(aad(context));
-      decipher.setAuthTag(tag);
-      try {
-        return Buffer.concat([decipher.update(bytes.subarray(HEADER_BYTES)), decipher.final()]);
-      } catch {
-        throw new SecretBoxError('the sealed value does not open: wrong key, wrong context or altered');
+      for (const candidate of keys) {
+        const decipher = createDecipheriv('aes-256-gcm', candidate, iv, { authTagLength: TAG_BYTES });
+        decipher.setAAD(aad(context));
+        decipher.setAuthTag(tag);
+        try {
+          return Buffer.concat([decipher.update(bytes.subarray(HEADER_BYTES)), decipher.final()]);
+        } catch {
+          // The next key, if any.
+        }
       }
+      throw new SecretBoxError('the sealed value does not open: wrong key, wrong context or altered');
     },
   };
 }

@@ -45,3 +45,26 @@ describe('secret box (AES-256-GCM at rest)', () => {
     expect(() => createSecretBox(randomBytes(16))).toThrow(SecretBoxError);
   });
 });
+
+describe('secret box with the previous master key (rotation)', () => {
+  const previous = randomBytes(32);
+  const next = randomBytes(32);
+  const both = createSecretBox(next, previous);
+
+  it('seals with the current key and opens values of either key', () => {
+    const old = createSecretBox(previous).seal(plaintext, 'ctx');
+    expect(both.open(old, 'ctx').equals(plaintext)).toBe(true);
+    const fresh = both.seal(plaintext, 'ctx');
+    expect(createSecretBox(next).open(fresh, 'ctx').equals(plaintext)).toBe(true);
+    expect(() => createSecretBox(previous).open(fresh, 'ctx')).toThrow(SecretBoxError);
+  });
+
+  it('still refuses another key, another context and a previous key of the wrong size', () => {
+    const old = createSecretBox(previous).seal(plaintext, 'ctx');
+    expect(() => both.open(old, 'other')).toThrow(SecretBoxError);
+    expect(() => both.open(createSecretBox(randomBytes(32)).seal(plaintext, 'ctx'), 'ctx')).toThrow(
+      SecretBoxError,
+    );
+    expect(() => createSecretBox(next, randomBytes(16))).toThrow(SecretBoxError);
+  });
+});
