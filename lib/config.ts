@@ -73,6 +73,19 @@ export class EnvReader {
   url(name: string, protocols: readonly string[]): string | undefined {
     const raw = this.#raw(name);
     if (raw === undefined) return undefined;
+    this.#checkUrl(name, raw, protocols);
+    return raw;
+  }
+
+  /** A comma-separated list of URLs (the servers of a NATS cluster), returned as given. */
+  urlList(name: string, protocols: readonly string[]): string | undefined {
+    const raw = this.#raw(name);
+    if (raw === undefined) return undefined;
+    for (const part of raw.split(',')) this.#checkUrl(name, part.trim(), protocols);
+    return raw;
+  }
+
+  #checkUrl(name: string, raw: string, protocols: readonly string[]): void {
     try {
       const parsed = new URL(raw);
       if (!protocols.includes(parsed.protocol)) {
@@ -81,7 +94,6 @@ export class EnvReader {
     } catch {
       this.#problems.push(`${name} must be a URL, got a value that does not parse`);
     }
-    return raw;
   }
 
   /**
@@ -137,6 +149,8 @@ export interface BaseConfig {
   readonly busPrefix: string;
   /** Largest request body accepted, in bytes. */
   readonly readMaxBytes: number;
+  /** Copies JetStream keeps of the streams and KV buckets this process creates (3 in a three-node cluster). Default 1. */
+  readonly natsReplicas?: number;
 }
 
 export function readBaseConfig(env: EnvReader, service: string, defaultPort: number): BaseConfig {
@@ -148,8 +162,9 @@ export function readBaseConfig(env: EnvReader, service: string, defaultPort: num
     databaseUrl: env.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     dbSchema: env.string('DB_SCHEMA', service),
     dataDir: env.string('LGSP_DATA_DIR', '.lgsp/data'),
-    natsUrl: env.url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
+    natsUrl: env.urlList('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
     busPrefix: env.string('LGSP_BUS_PREFIX', 'LGSP'),
     readMaxBytes: env.int('LGSP_READ_MAX_BYTES', 4 * 1024 * 1024, { min: 1024 }),
+    natsReplicas: env.int('LGSP_NATS_REPLICAS', 1, { min: 1, max: 5 }),
   };
 }

@@ -17,7 +17,12 @@ export function openDatabaseFor(config: BaseConfig): Promise<DatabasePool> {
 
 export function openBusFor(config: BaseConfig, logger: Logger): Promise<Bus> {
   if (config.natsUrl !== undefined) {
-    return connectNatsBus({ servers: config.natsUrl, name: `lgsp-${config.service}`, logger });
+    return connectNatsBus({
+      servers: config.natsUrl,
+      name: `lgsp-${config.service}`,
+      logger,
+      replicas: config.natsReplicas ?? 1,
+    });
   }
   return Promise.resolve(createMemoryBus({ logger }));
 }

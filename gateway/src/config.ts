@@ -22,6 +22,8 @@ export interface GatewayConfig {
   /** `nats://...` for the nonce store, revocations and audit events; required unless the embedded mode hands the gateway its bus. */
   readonly natsUrl: string | undefined;
   readonly busPrefix: string;
+  /** Copies JetStream keeps of the streams and KV buckets the gateway creates (3 in a three-node cluster). */
+  readonly natsReplicas: number;
   /** Largest request body accepted, in bytes. */
   readonly readMaxBytes: number;
   /** Deadline given to upstream calls when the client sets none, in ms. */
@@ -64,8 +66,9 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       notification: reader.string('NOTIFICATION_ADDR', '127.0.0.1:7105'),
       sso: reader.string('SSO_ADDR', '127.0.0.1:7106'),
     },
-    natsUrl: reader.url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
+    natsUrl: reader.urlList('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
     busPrefix: reader.string('LGSP_BUS_PREFIX', 'LGSP'),
+    natsReplicas: reader.int('LGSP_NATS_REPLICAS', 1, { min: 1, max: 5 }),
     readMaxBytes: reader.int('LGSP_READ_MAX_BYTES', 4 * 1024 * 1024, { min: 1024 }),
     defaultTimeoutMs: reader.int('LGSP_UPSTREAM_TIMEOUT_MS', 30_000, { min: 100 }),
     maxClockSkewMs: reader.int('LGSP_MAX_CLOCK_SKEW_SECONDS', 300, { min: 1, max: 3600 }) * 1000,

@@ -154,7 +154,12 @@ async function connectBus(config: GatewayConfig, log: Logger): Promise<Bus> {
       'invalid configuration:\n  - NATS_URL is required: the gateway hears revocations and shares its nonce store over the bus',
     );
   }
-  return connectNatsBus({ servers: config.natsUrl, name: 'lgsp-gateway', logger: log });
+  return connectNatsBus({
+    servers: config.natsUrl,
+    name: 'lgsp-gateway',
+    logger: log,
+    replicas: config.natsReplicas,
+  });
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -68,6 +68,11 @@ export interface NatsBusOptions {
   /** Connection name shown by the server's monitoring (`connz`). */
   readonly name?: string;
   readonly logger?: Logger;
+  /**
+   * Copies JetStream keeps of a stream or KV bucket whose spec names none
+   * (`LGSP_NATS_REPLICAS`; 3 in a three-node cluster). Default 1.
+   */
+  readonly replicas?: number;
 }
 
 /** How long a pull waits on the server; a stop cancels it sooner by unsubscribing its inbox. */
@@ -91,7 +96,11 @@ const ACK_TIMEOUT_MS = 5_000;
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   const log = options.logger ?? pino({ level: 'silent' });
   const connectOptions: NodeConnectionOptions = {
-    servers: options.servers,
+    // `nats://a:4222,nats://b:4222`: every server of a cluster, any of which may be down at start.
+    servers:
+      typeof options.servers === 'string'
+        ? options.servers.split(',').map((server) => server.trim())
+        : options.servers,
     // A broker outage must not end the process: keep reconnecting until close().
     maxReconnectAttempts: -1,
   };
@@ -106,7 +115,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   }
   try {
     const jsm = await jetstreamManager(nc);
-    return new NatsBus(nc, jetstream(nc), jsm, log);
+    return new NatsBus(nc, jetstream(nc), jsm, log, options.replicas ?? 1);
   } catch (err) {
     await nc.close().catch(() => {});
     throw new Error(`NATS at ${String(options.servers)} has no usable JetStream: ${messageOf(err)}`, {
@@ -151,6 +160,7 @@ class NatsBus implements Bus {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     readonly log: Logger,
+    private readonly defaultReplicas = 1,
   ) {
     this.kvm = new Kvm(js);
     this.statusLoop = this.watchStatus();
@@ -199,7 +209,7 @@ class NatsBus implements Bus {
     this.assertOpen();
     const maxAge = nanos(spec.maxAgeMs ?? 0);
     const duplicateWindow = nanos(effectiveDuplicateWindowMs(spec.duplicateWindowMs, spec.maxAgeMs));
-    const replicas = spec.replicas ?? 1;
+    const replicas = spec.replicas ?? this.defaultReplicas;
     const wanted = {
       subjects: [...spec.subjects],
       max_age: maxAge,
@@ -235,6 +245,7 @@ class NatsBus implements Bus {
     try {
       await this.jsm.streams.add(config);
       this.log.info({ stream: spec.name, subjects: wanted.subjects }, 'bus: stream created');
+      await this.awaitStreamLeader(spec.name, replicas);
     } catch (err) {
       // Another process created it between our lookup and our add.
       if (err instanceof JetStreamApiError && /already in use/i.test(err.message)) {
@@ -464,10 +475,30 @@ class NatsBus implements Bus {
 
   async kv(spec: KvSpec): Promise<KvStore> {
     this.assertOpen();
-    const opts: Partial<KvOptions> = { history: 1, replicas: spec.replicas ?? 1 };
+    const opts: Partial<KvOptions> = { history: 1, replicas: spec.replicas ?? this.defaultReplicas };
     if (spec.ttlMs !== undefined) opts.ttl = spec.ttlMs;
     const kv = await this.kvm.create(spec.bucket, opts);
+    await this.awaitStreamLeader(`KV_${spec.bucket}`, opts.replicas ?? 1);
     return new NatsKv(spec.bucket, kv, this);
+  }
+
+  /**
+   * A stream kept on several nodes takes a moment after its creation to elect
+   * the leader that answers writes; until then a publish finds no responders.
+   * Waits (at most 10 s) until it has one; a single copy has one at once.
+   */
+  private async awaitStreamLeader(stream: string, replicas: number): Promise<void> {
+    if (replicas <= 1) return;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      try {
+        if ((await this.jsm.streams.info(stream)).cluster?.leader) return;
+      } catch (err) {
+        this.log.debug({ err, stream }, 'bus: stream info failed while waiting for its leader');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    this.log.warn({ stream, replicas }, 'bus: no stream leader elected within 10 s');
   }
 
   async ping(): Promise<void> {
