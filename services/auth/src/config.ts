@@ -1,4 +1,5 @@
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { previousMasterKey } from '#lib/crypto/rotate.js';
 
 export const AUTH_DEFAULT_PORT = 7102;
 
@@ -8,6 +9,11 @@ export const MAX_SESSION_TOKEN_TTL_SECONDS = 3600;
 export interface AuthConfig extends BaseConfig {
   /** AES-256-GCM key (32 bytes) that encrypts HMAC secrets and signing keys at rest. */
   readonly masterKey: Uint8Array;
+  /**
+   * The master key before a rotation (LGSP_MASTER_KEY_PREVIOUS): opens values
+   * not yet re-sealed under `masterKey`, never seals. Unset outside a rotation.
+   */
+  readonly previousMasterKey?: Uint8Array;
   /** The platform-wide switch for HMAC-SHA1 signatures (legacy systems, Art. 4.4). */
   readonly allowHmacSha1: boolean;
   /** Largest accepted difference between a request's timestamp and the server clock. */
@@ -35,6 +41,7 @@ export function loadAuthConfig(env: Env = process.env): AuthConfig {
   const config: AuthConfig = {
     ...base,
     masterKey: masterKey ?? new Uint8Array(0),
+    ...previousMasterKey(reader),
     allowHmacSha1: reader.bool('LGSP_ALLOW_HMAC_SHA1', true),
     maxClockSkewSeconds: reader.int('LGSP_MAX_CLOCK_SKEW_SECONDS', 300, { min: 1, max: 3600 }),
     sessionTokenTtlSeconds: reader.int('LGSP_SESSION_TOKEN_TTL_SECONDS', 300, {

@@ -33,7 +33,7 @@ export async function createAuthContext(base: BaseContext<AuthConfig>): Promise<
     throw new Error('the auth service needs its 32-byte master key (LGSP_MASTER_KEY, config.masterKey)');
   }
   const db = base.db as unknown as Kysely<AuthDatabase>;
-  const secretBox = createSecretBox(config.masterKey);
+  const secretBox = createSecretBox(config.masterKey, config.previousMasterKey);
   const maxSkewMs = config.maxClockSkewSeconds * 1000;
   const nonces = await openNonceStore(bus, config.busPrefix, maxSkewMs);
   const revoked = authSubjects(config.busPrefix).revoked;

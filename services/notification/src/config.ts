@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { previousMasterKey } from '#lib/crypto/rotate.js';
 import { checkNetworks } from './domain/webhook-address.js';
 
 export const NOTIFICATION_DEFAULT_PORT = 7105;
@@ -30,6 +31,11 @@ export interface NotificationConfig extends BaseConfig {
   readonly replicaId: string;
   /** Seals the webhooks' signing secrets at rest (the same key the auth and storage services use). */
   readonly masterKey: Uint8Array;
+  /**
+   * The master key before a rotation (LGSP_MASTER_KEY_PREVIOUS): opens values
+   * not yet re-sealed under `masterKey`, never seals. Unset outside a rotation.
+   */
+  readonly previousMasterKey?: Uint8Array;
   /** How long one webhook call may take, answer included. */
   readonly webhookTimeoutMs: number;
   /** Calls per notice and webhook before it is parked (MAX_ATTEMPTS). */
@@ -71,6 +77,7 @@ export function loadNotificationConfig(env: Env = process.env): NotificationConf
     presenceKvReplicas: reader.int('LGSP_PRESENCE_KV_REPLICAS', 1, { min: 1, max: 5 }),
     replicaId: replicaName(reader.string('LGSP_REPLICA_NAME', hostname())),
     masterKey: reader.base64Key('LGSP_MASTER_KEY', 32) ?? new Uint8Array(0),
+    ...previousMasterKey(reader),
     webhookTimeoutMs: reader.int('LGSP_WEBHOOK_TIMEOUT_SECONDS', 10, { min: 1, max: 60 }) * 1000,
     webhookMaxAttempts: reader.int('LGSP_WEBHOOK_MAX_ATTEMPTS', 12, { min: 1, max: 50 }),
     webhookRetryBaseMs: reader.int('LGSP_WEBHOOK_RETRY_BASE_MS', 30_000, { min: 10, max: 3_600_000 }),

@@ -62,7 +62,7 @@ export async function createNotificationContext(
     onRecorded: () => base.outbox.wake(),
   });
   const audit = createAuditRecorder(bus, config.busPrefix, 'notification', logger);
-  const secretBox = createSecretBox(config.masterKey);
+  const secretBox = createSecretBox(config.masterKey, config.previousMasterKey);
   const webhookGuard = new AddressGuard({
     allowLoopback: config.webhookAllowLoopback,
     allowedNetworks: config.webhookAllowedNetworks,

@@ -1,4 +1,5 @@
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { previousMasterKey } from '#lib/crypto/rotate.js';
 
 export const SSO_DEFAULT_PORT = 7106;
 
@@ -8,6 +9,11 @@ export const OIDC_MOUNT = '/oidc';
 export interface SsoConfig extends BaseConfig {
   /** AES-256-GCM key (32 bytes): seals signing keys, client secrets and TOTP secrets; cookie keys derive from it. */
   readonly masterKey: Uint8Array;
+  /**
+   * The master key before a rotation (LGSP_MASTER_KEY_PREVIOUS): opens values
+   * not yet re-sealed under `masterKey`, never seals. Unset outside a rotation.
+   */
+  readonly previousMasterKey?: Uint8Array;
   /**
    * The issuer: the public origin of the gateway followed by `/oidc`, e.g.
    * `https://lgsp.example.gov.vn/oidc`. Every URL given to applications starts with it.
@@ -56,6 +62,7 @@ export function loadSsoConfig(env: Env = process.env): SsoConfig {
     ...base,
     // Required at start (createSsoContext); optional here so that code can build a config without it.
     masterKey: reader.base64Key('LGSP_MASTER_KEY', 32) ?? new Uint8Array(0),
+    ...previousMasterKey(reader),
     issuer: issuer.replace(/\/$/, ''),
     registryAddr: reader.string('REGISTRY_ADDR', '127.0.0.1:7101'),
     accessTokenTtlSeconds: reader.int('LGSP_SSO_ACCESS_TOKEN_TTL_SECONDS', 600, { min: 1, max: 86_400 }),

@@ -45,7 +45,7 @@ export async function createSsoContext(base: BaseContext<SsoConfig>): Promise<Ss
     );
   }
   const db = base.db as unknown as Kysely<SsoDatabase>;
-  const box = createSecretBox(config.masterKey);
+  const box = createSecretBox(config.masterKey, config.previousMasterKey);
   const audit = createAuditRecorder(bus, config.busPrefix, 'sso', logger);
   const registry = connectRegistry(config.registryAddr);
   const previousSecrets = new Map<string, { secret: string; until: number }>();
@@ -83,7 +83,10 @@ export async function createSsoContext(base: BaseContext<SsoConfig>): Promise<Ss
     db,
     box,
     logger,
-    cookieKeys: [derive(config.masterKey, 'cookies')],
+    // Cookies signed under the previous key stay valid during a rotation.
+    cookieKeys: [config.masterKey, ...(config.previousMasterKey ? [config.previousMasterKey] : [])].map(
+      (key) => derive(key, 'cookies'),
+    ),
     clients: {
       async find(clientId) {
         const row = await findRelyingParty(db, clientId);

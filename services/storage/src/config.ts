@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type BaseConfig, type Env, EnvReader, readBaseConfig } from '#lib/config.js';
+import { previousMasterKey } from '#lib/crypto/rotate.js';
 import type { BlobBackendName } from './blobs/port.js';
 
 export const STORAGE_DEFAULT_PORT = 7104;
@@ -17,6 +18,11 @@ const MESSAGE_FRAMING_BYTES = 64 * 1024;
 export interface StorageConfig extends BaseConfig {
   /** AES-256-GCM key (32 bytes) that wraps each blob's data key. */
   readonly masterKey: Uint8Array;
+  /**
+   * The master key before a rotation (LGSP_MASTER_KEY_PREVIOUS): opens values
+   * not yet re-sealed under `masterKey`, never seals. Unset outside a rotation.
+   */
+  readonly previousMasterKey?: Uint8Array;
   /** Where the content is kept. */
   readonly blobBackend: BlobBackendName;
   /** Root directory of the `fs` backend. */
@@ -42,6 +48,7 @@ export function loadStorageConfig(env: Env = process.env): StorageConfig {
   const config: StorageConfig = {
     ...withStorageReadLimit(base),
     masterKey: masterKey ?? new Uint8Array(0),
+    ...previousMasterKey(reader),
     blobBackend,
     storageDir: reader.string('LGSP_STORAGE_DIR', join(base.dataDir, 'blobs')),
     natsBlobReplicas: reader.int('LGSP_BLOB_NATS_REPLICAS', 1, { min: 1, max: 5 }),

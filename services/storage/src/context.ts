@@ -32,7 +32,7 @@ export async function createStorageContext(base: BaseContext<StorageConfig>): Pr
   return {
     ...base,
     db: base.db as unknown as Kysely<StorageDatabase>,
-    secretBox: createSecretBox(config.masterKey),
+    secretBox: createSecretBox(config.masterKey, config.previousMasterKey),
     masterKeyId: masterKeyId(config.masterKey),
     blobs,
     digests: new DigestCache(),

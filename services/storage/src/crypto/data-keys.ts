@@ -7,15 +7,16 @@
 import { createHash } from 'node:crypto';
 import type { SecretBox } from '#lib/crypto/secret-box.js';
 
-const context = (blobId: string) => `lgsp.storage.blob:${blobId}`;
+/** The context a blob's data key is sealed with. */
+export const dataKeyContext = (blobId: string) => `lgsp.storage.blob:${blobId}`;
 
 export function wrapDataKey(box: SecretBox, blobId: string, key: Uint8Array): Buffer {
-  return box.seal(key, context(blobId));
+  return box.seal(key, dataKeyContext(blobId));
 }
 
 /** Throws `SecretBoxError` when the wrapped key does not open (other master key, other blob, altered). */
 export function unwrapDataKey(box: SecretBox, blobId: string, wrapped: Uint8Array): Buffer {
-  return box.open(wrapped, context(blobId));
+  return box.open(wrapped, dataKeyContext(blobId));
 }
 
 /**
