@@ -255,10 +255,13 @@ describe('connections', () => {
     const rows = await until(
       async () => {
         const r = await read();
-        return r.reduce((s, row) => s + n(row.connection?.connects), 0) === 2 ? r : undefined;
+        // The consumer handles events side by side: wait for all three, the disconnect included.
+        const connects = r.reduce((s, row) => s + n(row.connection?.connects), 0);
+        const disconnects = r.reduce((s, row) => s + n(row.connection?.disconnects), 0);
+        return connects === 2 && disconnects === 1 ? r : undefined;
       },
       20_000,
-      'two connects counted',
+      'two connects and a disconnect counted',
     );
     const seconds = (row: Json) => Number(String(row.connection?.onlineTime ?? '0s').replace('s', ''));
     const first = rows.find((r) => r.periodStart === from)!;
