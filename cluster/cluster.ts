@@ -174,6 +174,11 @@ export class LocalCluster {
     return [...this.nats.nodes, ...SERVICES.flatMap((s) => this.services[s]), ...this.gateways];
   }
 
+  /** The service replicas and gateways: the processes with a `/readyz`. */
+  get platformProcesses(): ManagedProcess[] {
+    return [...SERVICES.flatMap((s) => this.services[s]), ...this.gateways];
+  }
+
   get gatewayUrls(): string[] {
     return this.ports.gateways.map((p) => `http://127.0.0.1:${p}`);
   }

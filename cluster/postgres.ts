@@ -5,7 +5,7 @@
  * server refuses to run as root; as root it runs as the `postgres` user.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -51,6 +51,16 @@ export class PrivatePostgres {
     return `postgres://postgres@127.0.0.1:${this.options.port}/${database}`;
   }
 
+  /** The server's pid, from its lock file. */
+  #pid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Runs a PostgreSQL tool without blocking the event loop (the load goes on meanwhile). */
   async #run(tool: string, args: readonly string[]): Promise<string> {
     const command = join(this.bin, tool);
@@ -83,7 +93,20 @@ export class PrivatePostgres {
       ]);
     }
     await this.#pgCtl('start');
+    // If this process ends without stop(), the server goes too (SIGQUIT: immediate shutdown).
+    process.once('exit', this.#stopOnExit);
   }
+
+  readonly #stopOnExit = () => {
+    const pid = this.#pid();
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // gone already
+      }
+    }
+  };
 
   async #pgCtl(action: 'start' | 'stop-immediate' | 'stop-fast'): Promise<void> {
     if (action === 'start') {
@@ -130,6 +153,7 @@ export class PrivatePostgres {
 
   /** Stops the server (fast: sessions ended, a checkpoint written) and removes nothing. */
   async stop(): Promise<void> {
+    process.off('exit', this.#stopOnExit);
     if (await this.running()) await this.#pgCtl('stop-fast');
   }
 }

@@ -29,7 +29,13 @@ export interface NatsBlobStoreOptions {
 }
 
 export async function openNatsBlobStore(options: NatsBlobStoreOptions): Promise<BlobStore> {
-  const nc = await connect({ servers: options.servers, name: options.name ?? 'lgsp-storage-blobs' });
+  const nc = await connect({
+    // `nats://a:4222,nats://b:4222`: every server of a cluster, any of which may be down at start.
+    servers: options.servers.split(',').map((server) => server.trim()),
+    name: options.name ?? 'lgsp-storage-blobs',
+    // A node restarting or a broker outage must not close the store for good: keep reconnecting.
+    maxReconnectAttempts: -1,
+  });
   try {
     const store = await new Objm(nc).create(options.bucket, {
       storage: StorageType.File,
