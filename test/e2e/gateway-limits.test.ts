@@ -12,16 +12,18 @@ const NOTIFICATION = 'lgsp.notification.v1.NotificationService';
 let platform: Platform;
 let noisy: App;
 let quiet: App;
+let bystander: App;
 
 beforeAll(async () => {
   platform = await Platform.start({
     gateway: {
-      rateLimit: { default: { perSecond: 5, burst: 40 }, overrides: new Map() },
+      rateLimit: { default: { perSecond: 1, burst: 20 }, overrides: new Map() },
       maxStreamsPerApp: 2,
     },
   });
   noisy = await newApp(platform, '000.00.03.H26', 'QLVB ồn ào');
   quiet = await newApp(platform, '000.00.04.H26', 'QLVB yên tĩnh');
+  bystander = await newApp(platform, '000.00.05.H26', 'QLVB bên cạnh');
 });
 
 afterAll(async () => {
@@ -33,13 +35,14 @@ it('answers an app past its rate resource_exhausted with retry-after, and serves
     Array.from({ length: 60 }, () => call(platform, REGISTRY, 'GetApp', { id: noisy.id }, noisy.signer)),
   );
   const refused = answers.filter((a) => a.status !== 200);
-  expect(refused.length).toBeGreaterThanOrEqual(15);
+  // 20 at once, then one a second: however slowly the 60 calls arrive (a loaded machine), most are refused.
+  expect(refused.length).toBeGreaterThanOrEqual(20);
   const first = refused[0]!;
   expect(first.status).toBe(429);
   expect(first.body).toMatchObject({ code: 'resource_exhausted' });
   expect(JSON.stringify(first.body)).toContain('RATE_LIMITED');
   expect(Number(first.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
-  expect(String((first.body as { message: string }).message)).toMatch(/5 requests per second/);
+  expect(String((first.body as { message: string }).message)).toMatch(/1 request per second/);
 
   const other = await call(platform, REGISTRY, 'GetApp', { id: quiet.id }, quiet.signer);
   expect(other.status).toBe(200);
@@ -75,8 +78,9 @@ it('refuses a third stream of one app while two are open, and frees the slot whe
   expect(text).toContain('TOO_MANY_STREAMS');
 
   // Another app's stream is not affected.
-  const others = await open(noisy);
-  expect(others.res.status).toBe(200);
+  const others = await open(bystander);
+  const greeting = await others.res.body!.getReader().read();
+  expect(new TextDecoder().decode(greeting.value)).toContain('heartbeat');
   others.close();
 
   first.close();

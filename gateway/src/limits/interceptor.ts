@@ -35,7 +35,7 @@ export function limitsInterceptor(options: LimitsOptions): Interceptor {
       const rate = options.buckets.rateOf(key);
       throw exhausted(
         'RATE_LIMITED',
-        `${key} is limited to ${rate.perSecond} requests per second (bursts of ${rate.burst}); retry after ${taken.retryAfterMs} ms`,
+        `${key} is limited to ${rate.perSecond} request${rate.perSecond === 1 ? '' : 's'} per second (bursts of ${rate.burst}); retry after ${taken.retryAfterMs} ms`,
         taken.retryAfterMs,
       );
     }
