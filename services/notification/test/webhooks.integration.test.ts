@@ -140,11 +140,18 @@ describe('a webhook call', () => {
       5_000,
       'presence by webhook',
     );
-    const history = await replica.ctx.db
-      .selectFrom('connection_events')
-      .select(['state', 'channel', 'reason'])
-      .where('app_id', '=', app.appId)
-      .execute();
+    // The transition's history row is written right after the presence record.
+    const history = await eventually(
+      () =>
+        replica.ctx.db
+          .selectFrom('connection_events')
+          .select(['state', 'channel', 'reason'])
+          .where('app_id', '=', app.appId)
+          .execute(),
+      (rows) => rows.length > 0,
+      5_000,
+      'the history row',
+    );
     expect(history).toEqual([{ state: 'online', channel: 'webhook', reason: 'webhook_recovered' }]);
   });
 
