@@ -223,7 +223,7 @@ describe('lgsp', () => {
     expect(suspended.stdout).toBe(`${app.id} is now SUSPENDED\n`);
     const revoked = await lgsp(['keys', 'revoke', JSON.parse(key.stdout).accessKeyId], admin);
     expect(revoked.code, revoked.stderr).toBe(0);
-  }, 60_000);
+  }, 180_000);
 
   describe('exit codes', () => {
     it('2 for usage errors, with the usage line', async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   work = join(scratch, 'work');
   mkdirSync(work);
   await DOC.runBlock('## Setting up two apps', platform, scratch, { WORK: work });
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
@@ -38,8 +38,8 @@ async function runsAsShown(heading: string): Promise<void> {
 
 it('runs the SDK examples as the SDK section shows them', async () => {
   await runsAsShown('With `npm start` running and the two apps of "Setting up two apps"');
-}, 120_000);
+}, 180_000);
 
 it('runs the CLI round trip as the CLI section shows it', async () => {
   await runsAsShown('A round trip with the two apps of "Setting up two apps"');
-}, 120_000);
+}, 180_000);

@@ -51,7 +51,8 @@ export class ShellDoc {
         ADMIN_ENV: platform.mesh.adminEnvFile,
         ...env,
       },
-      timeout: 60_000,
+      // A block starts many processes (curl, openssl, node): slow on a saturated machine.
+      timeout: 150_000,
       maxBuffer: 16 * 1024 * 1024,
     });
   }
