@@ -210,7 +210,25 @@ export class LocalCluster {
 
   async #startGroup(group: readonly ManagedProcess[]): Promise<void> {
     for (const p of group) p.start();
-    await Promise.all(group.map((p) => this.waitReady(p)));
+    await Promise.all(group.map((p) => this.#upOrRetry(p)));
+  }
+
+  /**
+   * As an orchestrator would: a process that exits while starting (on two
+   * cores, a dozen processes creating replicated streams at once can make a
+   * JetStream request time out) is started again, twice at most.
+   */
+  async #upOrRetry(process: ManagedProcess): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.waitReady(process);
+        return;
+      } catch (error) {
+        if (process.running || attempt >= 3) throw error;
+        this.#progress(`${process.name} exited while starting; starting it again`);
+        process.start();
+      }
+    }
   }
 
   /** Polls `/readyz` of a process until it answers 200. */

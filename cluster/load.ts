@@ -201,6 +201,8 @@ export interface LoadOptions {
   readonly senders?: number;
   /** Pause of each sending loop between two transfers, ms. Default 0. */
   readonly pauseMs?: number;
+  /** Deliveries each destination handles at once (accept, confirm). Default 1. */
+  readonly receiverConcurrency?: number;
 }
 
 export interface LoadReport {
@@ -230,6 +232,10 @@ export class TransferLoad {
   readonly sent = new Map<string, SentTransfer>();
   /** transferId → destination app ids that confirmed it. */
   readonly confirmed = new Map<string, Set<string>>();
+  /** transferId → when its last recipient confirmed it. */
+  readonly deliveredAt = new Map<string, number>();
+  /** How long each successful CreateTransfer took, with when it was answered: [answeredAt, ms]. */
+  readonly commitLatencies: Array<readonly [number, number]> = [];
   /** `${appId} ${transferId}` received (content fetched) at least once. */
   readonly #received = new Set<string>();
   sendFailures = 0;
@@ -317,7 +323,9 @@ export class TransferLoad {
         inlineContent: content.toString('base64'),
       };
       try {
+        const began = Date.now();
         const answer = await this.pool.call(TRANSFER, 'CreateTransfer', body, source.signer);
+        if (answer.status === 200) this.commitLatencies.push([Date.now(), Date.now() - began]);
         if (answer.status !== 200) {
           this.sendFailures++;
           this.problems.push(`CreateTransfer refused: ${JSON.stringify(answer.body)}`);
@@ -346,11 +354,15 @@ export class TransferLoad {
         await sleep(100);
         continue;
       }
-      for (const delivery of pending) {
-        if (!this.#receiving) return;
-        await this.#receive(app, delivery).catch((error: unknown) => {
-          this.problems.push(`receive ${delivery.id}: ${String(error)}`);
-        });
+      const width = this.options.receiverConcurrency ?? 1;
+      for (let i = 0; i < pending.length && this.#receiving; i += width) {
+        await Promise.all(
+          pending.slice(i, i + width).map((delivery) =>
+            this.#receive(app, delivery).catch((error: unknown) => {
+              this.problems.push(`receive ${delivery.id}: ${String(error)}`);
+            }),
+          ),
+        );
       }
     }
   }
@@ -392,5 +404,9 @@ export class TransferLoad {
     const set = this.confirmed.get(delivery.transferId) ?? new Set<string>();
     set.add(app.id);
     this.confirmed.set(delivery.transferId, set);
+    const sent = this.sent.get(delivery.transferId);
+    if (sent?.recipients.every((r) => set.has(r))) {
+      this.deliveredAt.set(delivery.transferId, Date.now());
+    }
   }
 }

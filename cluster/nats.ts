@@ -78,10 +78,18 @@ export class NatsCluster {
     await Promise.all(this.nodes.map((_, i) => this.waitForNode(i, timeoutMs)));
   }
 
-  /** Kills one node (SIGKILL, as a crash), starts it again on its store, and waits until it serves JetStream. */
-  async restartNode(index: number, timeoutMs = 30_000): Promise<void> {
+  /**
+   * Stops one node (SIGTERM: a clean shutdown, as a rolling restart does; SIGKILL: a crash), starts
+   * it again on its store, and waits until it serves JetStream.
+   */
+  async restartNode(
+    index: number,
+    signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+    timeoutMs = 30_000,
+  ): Promise<void> {
     const node = this.nodes[index]!;
-    await node.kill('SIGKILL');
+    if (signal === 'SIGTERM') await node.stop(15_000);
+    else await node.kill('SIGKILL');
     node.start();
     await this.waitForNode(index, timeoutMs);
   }

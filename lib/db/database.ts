@@ -35,6 +35,11 @@ export async function openDatabase(source: DatabaseSource): Promise<DatabasePool
     });
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
+    // Nor may a client checked out between two queries (a transaction under way) when the server
+    // restarts: without a listener of its own its 'error' event would end the process.
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     return wrap('postgres', new LgspPostgresDialect({ pool }), () => pool.end());
   }
   if (!source.dataDir.startsWith('memory://')) mkdirSync(source.dataDir, { recursive: true });

@@ -29,7 +29,10 @@ import { PrivatePostgres } from '../../cluster/postgres.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export type Fault = { kind: 'kill'; component: Component } | { kind: 'nats' } | { kind: 'postgres' };
+export type Fault =
+  | { kind: 'kill'; component: Component }
+  | { kind: 'nats'; signal: 'SIGTERM' | 'SIGKILL' }
+  | { kind: 'postgres' };
 
 export interface FaultRecord {
   readonly fault: string;
@@ -115,8 +118,8 @@ export class FaultBed {
         await sleep(settleMs);
         await cluster.restart(victim);
       } else if (fault.kind === 'nats') {
-        name = 'restart nats-2 (SIGKILL, then start on its store)';
-        await cluster.nats.restartNode(1);
+        name = `restart nats-2 (${fault.signal}, then start on its store)`;
+        await cluster.nats.restartNode(1, fault.signal);
       } else {
         name = 'restart postgres (immediate stop, then start)';
         await this.postgres!.restart();

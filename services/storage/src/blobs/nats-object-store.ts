@@ -17,6 +17,34 @@ import { assertKey, BlobObjectNotFoundError, type BlobStore } from './port.js';
 
 /** Chunk messages of 128 KiB: well under the default 1 MiB max_payload, few enough round trips. */
 const CHUNK_BYTES = 128 * 1024;
+/**
+ * A read that gets no data for this long fails instead of waiting for ever.
+ * Seen in a three-node cluster after a node restarted: the consumer that
+ * reads an object may land on the node still catching up, and stalls there;
+ * the next try (a new consumer) reads it.
+ */
+const READ_STALL_MS = 10_000;
+
+class BlobReadStalledError extends Error {
+  override name = 'BlobReadStalledError';
+}
+
+/** `promise`, or a BlobReadStalledError after READ_STALL_MS. */
+async function withinStall<T>(promise: Promise<T>, key: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new BlobReadStalledError(`reading ${key} got no data from NATS within ${READ_STALL_MS} ms`)),
+      READ_STALL_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface NatsBlobStoreOptions {
   readonly servers: string;
@@ -76,13 +104,13 @@ function natsBlobStore(nc: NatsConnection, store: ObjectStore): BlobStore {
 
     async *read(key, start = 0) {
       assertKey(key);
-      const result = await store.get(key);
+      const result = await withinStall(store.get(key), key);
       if (result === null) throw new BlobObjectNotFoundError(key);
       const reader = result.data.getReader();
       let skip = start;
       try {
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await withinStall(reader.read(), key);
           if (done) break;
           if (skip >= value.length) {
             skip -= value.length;
@@ -94,7 +122,7 @@ function natsBlobStore(nc: NatsConnection, store: ObjectStore): BlobStore {
         const failure = await result.error;
         if (failure !== null && failure !== undefined) throw failure;
       } finally {
-        await reader.cancel().catch(() => {});
+        await withinStall(reader.cancel(), key).catch(() => {});
         reader.releaseLock();
       }
     },
