@@ -60,13 +60,16 @@ export function storageSuite(backend: BlobBackendName): void {
     const stat = async (blobId: string) => (await storage.client.stat({ blobId }, TRANSFER)).blob!;
 
     /** Waits until an upload interrupted on the client side has been settled by the server. */
+    /** The bytes received once they stop changing for a second (a loaded server may still be writing a part). */
     async function settledReceived(blobId: string, token: string, as: object): Promise<number> {
       let last = -1;
-      for (let i = 0; i < 100; i++) {
+      let same = 0;
+      for (let i = 0; i < 200; i++) {
         const { receivedBytes } = await storage.client.getUploadStatus({ blobId, uploadToken: token }, as);
-        if (Number(receivedBytes) === last) return last;
+        same = Number(receivedBytes) === last ? same + 1 : 0;
+        if (same >= 4) return last;
         last = Number(receivedBytes);
-        await sleep(150);
+        await sleep(250);
       }
       return last;
     }
