@@ -5,8 +5,9 @@
  * a client.
  */
 import { create, type DescService } from '@bufbuild/protobuf';
-import { type CallOptions, type Client, createClient } from '@connectrpc/connect';
+import { type CallOptions, type Client, Code, ConnectError, createClient } from '@connectrpc/connect';
 import { CallerKind, CallerSchema } from '#gen/lgsp/common/v1/common_pb.js';
+import { UnavailableError } from '../errors.js';
 import { CALLER_HEADER, encodeCaller } from './caller.js';
 import { createGrpcTransport } from './grpc-transport.js';
 
@@ -33,4 +34,17 @@ export function internalClient<S extends DescService>(
     options: (timeoutMs = defaultTimeoutMs) => ({ headers, timeoutMs }),
     close: () => transport.close(),
   };
+}
+
+/**
+ * A NotFound answer of another service as undefined; any other failure is
+ * UNAVAILABLE `<CALLEE>_UNAVAILABLE`, since the caller cannot decide without it.
+ */
+export function notFoundAsUndefined(callee: string, error: unknown): undefined {
+  const connectError = ConnectError.from(error);
+  if (connectError.code === Code.NotFound) return undefined;
+  throw new UnavailableError(
+    `${callee.toUpperCase()}_UNAVAILABLE`,
+    `the ${callee} did not answer (${Code[connectError.code]}); try again`,
+  );
 }

@@ -4,7 +4,6 @@
  * grant on another. Calls go over grpc-js (balanced over registry replicas)
  * as the platform service `service:auth`.
  */
-import { Code, ConnectError } from '@connectrpc/connect';
 import { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import {
   type App,
@@ -13,8 +12,7 @@ import {
   type Unit,
   UnitStatus,
 } from '#gen/lgsp/registry/v1/resources_pb.js';
-import { UnavailableError } from '#lib/errors.js';
-import { internalClient } from '#lib/rpc/internal-client.js';
+import { internalClient, notFoundAsUndefined } from '#lib/rpc/internal-client.js';
 
 export interface RegistryPort {
   /** The app, or undefined when the registry knows no such app. */
@@ -41,14 +39,14 @@ export function connectRegistry(address: string): RegistryPort {
       try {
         return (await client.getApp({ id }, options())).app;
       } catch (error) {
-        return notFoundAsUndefined(error);
+        return notFoundAsUndefined('registry', error);
       }
     },
     async getUnit(code) {
       try {
         return (await client.getUnit({ code }, options())).unit;
       } catch (error) {
-        return notFoundAsUndefined(error);
+        return notFoundAsUndefined('registry', error);
       }
     },
     async callGrant(sourceAppId, destinationAppId) {
@@ -63,18 +61,9 @@ export function connectRegistry(address: string): RegistryPort {
         );
         return res.allowed ? res.grantId : undefined;
       } catch (error) {
-        return notFoundAsUndefined(error);
+        return notFoundAsUndefined('registry', error);
       }
     },
     close,
   };
-}
-
-function notFoundAsUndefined(error: unknown): undefined {
-  const connectError = ConnectError.from(error);
-  if (connectError.code === Code.NotFound) return undefined;
-  throw new UnavailableError(
-    'REGISTRY_UNAVAILABLE',
-    `the registry did not answer (${Code[connectError.code]}); try again`,
-  );
 }

@@ -9,7 +9,7 @@ import type { Party } from '#gen/lgsp/common/v1/common_pb.js';
 import { RegistryService, type Route } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import { type App, GrantAction } from '#gen/lgsp/registry/v1/resources_pb.js';
 import { UnavailableError } from '#lib/errors.js';
-import { internalClient } from '#lib/rpc/internal-client.js';
+import { internalClient, notFoundAsUndefined } from '#lib/rpc/internal-client.js';
 
 /** The registry's largest page of apps. */
 const APPS_PAGE = 200;
@@ -59,7 +59,7 @@ export function connectRegistry(address: string): RegistryPort {
       try {
         return (await client.getApp({ id }, options())).app;
       } catch (error) {
-        return notFoundAsUndefined(error);
+        return notFoundAsUndefined('registry', error);
       }
     },
     async unitApps(unitCode) {
@@ -72,7 +72,7 @@ export function connectRegistry(address: string): RegistryPort {
           pageToken = res.nextPageToken;
         } while (pageToken !== '' && apps.length < MAX_UNIT_APPS);
       } catch (error) {
-        return notFoundAsUndefined(error) ?? [];
+        return notFoundAsUndefined('registry', error) ?? [];
       }
       return apps;
     },
@@ -81,18 +81,9 @@ export function connectRegistry(address: string): RegistryPort {
         const res = await client.checkGrant({ appId, object, action: GrantAction.SEND }, options());
         return res.allowed;
       } catch (error) {
-        return notFoundAsUndefined(error) ?? false;
+        return notFoundAsUndefined('registry', error) ?? false;
       }
     },
     close,
   };
-}
-
-function notFoundAsUndefined(error: unknown): undefined {
-  const connectError = ConnectError.from(error);
-  if (connectError.code === Code.NotFound) return undefined;
-  throw new UnavailableError(
-    'REGISTRY_UNAVAILABLE',
-    `the registry did not answer (${Code[connectError.code]}); try again`,
-  );
 }

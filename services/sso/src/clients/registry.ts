@@ -3,11 +3,9 @@
  * active, and its parent), the units under one, and an app. Calls go over
  * grpc-js as the platform service `service:sso`.
  */
-import { Code, ConnectError } from '@connectrpc/connect';
 import { RegistryService } from '#gen/lgsp/registry/v1/registry_service_pb.js';
 import type { App, Unit } from '#gen/lgsp/registry/v1/resources_pb.js';
-import { UnavailableError } from '#lib/errors.js';
-import { internalClient } from '#lib/rpc/internal-client.js';
+import { internalClient, notFoundAsUndefined } from '#lib/rpc/internal-client.js';
 
 /** A tree deeper or wider than this is cut short rather than walked without end. */
 const MAX_UNITS = 5_000;
@@ -29,7 +27,7 @@ export function connectRegistry(address: string): RegistryPort {
     try {
       return (await client.getUnit({ code }, options())).unit;
     } catch (error) {
-      return notFoundAsUndefined(error);
+      return notFoundAsUndefined('registry', error);
     }
   };
   return {
@@ -38,7 +36,7 @@ export function connectRegistry(address: string): RegistryPort {
       try {
         return (await client.getApp({ id }, options())).app;
       } catch (error) {
-        return notFoundAsUndefined(error);
+        return notFoundAsUndefined('registry', error);
       }
     },
     async isWithin(code, ancestor) {
@@ -70,19 +68,10 @@ export function connectRegistry(address: string): RegistryPort {
           } while (pageToken !== '' && found.length < MAX_UNITS);
         }
       } catch (error) {
-        notFoundAsUndefined(error);
+        notFoundAsUndefined('registry', error);
       }
       return found;
     },
     close,
   };
-}
-
-function notFoundAsUndefined(error: unknown): undefined {
-  const connectError = ConnectError.from(error);
-  if (connectError.code === Code.NotFound) return undefined;
-  throw new UnavailableError(
-    'REGISTRY_UNAVAILABLE',
-    `the registry did not answer (${Code[connectError.code]}); try again`,
-  );
 }

@@ -16,10 +16,9 @@ import { PresenceState } from '#gen/lgsp/notification/v1/resources_pb.js';
 import type { BusMessage, Subscription } from '#lib/bus/bus.js';
 import { streamName, subjectOf } from '#lib/infra.js';
 import type { TransferContext } from '../context.js';
+import { consumeWhenReady } from './consume-when-ready.js';
 
 export const PRESENCE_DURABLE = 'transfer-destination-presence';
-/** Pause between attempts to start consuming while the notification stream does not exist yet. */
-const RETRY_MS = 2_000;
 const APP_ID = /^app_[0-9a-f]{16}$/;
 
 export async function followDestinationPresence(ctx: TransferContext): Promise<Subscription> {
@@ -30,36 +29,10 @@ export async function followDestinationPresence(ctx: TransferContext): Promise<S
     filterSubjects: [subjectOf(prefix, 'notification', 'presence', '*')],
     deliverFrom: 'all' as const,
   };
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Subscription | undefined;
-  let failures = 0;
-  const attempt = async (): Promise<void> => {
-    if (stopped) return;
-    try {
-      const subscription = await ctx.bus.consume(spec, (msg) => storePresence(ctx, msg), { concurrency: 8 });
-      if (stopped) await subscription.stop();
-      else current = subscription;
-    } catch (err) {
-      if (stopped) return;
-      failures++;
-      const log = failures === 5 ? ctx.logger.warn.bind(ctx.logger) : ctx.logger.debug.bind(ctx.logger);
-      log(
-        { err, stream: spec.stream },
-        'destination presence not followed yet (is the notification service up?)',
-      );
-      timer = setTimeout(() => void attempt(), RETRY_MS);
-      timer.unref();
-    }
-  };
-  await attempt();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await current?.stop();
-    },
-  };
+  return consumeWhenReady(ctx, spec, (msg) => storePresence(ctx, msg), {
+    concurrency: 8,
+    what: 'destination presence',
+  });
 }
 
 export async function storePresence(ctx: TransferContext, msg: BusMessage): Promise<void> {

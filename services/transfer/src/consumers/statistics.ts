@@ -34,10 +34,10 @@ import {
 import { findDelivery, findTransfer } from '../db/transfers.js';
 import { deliveryStates, transferStates } from '../domain/states.js';
 import { dayOf, splitByDay } from '../domain/statistics.js';
+import { consumeWhenReady } from './consume-when-ready.js';
 
 export const STATISTICS_DURABLE = 'transfer-statistics';
 export const STATISTICS_PRESENCE_DURABLE = 'transfer-statistics-presence';
-const RETRY_MS = 2_000;
 const OUTCOMES = new Set<string>(['delivered', 'refused', 'expired', 'failed', 'cancelled']);
 
 export function statusSpec(prefix: string, durable = STATISTICS_DURABLE): ConsumerSpec {
@@ -64,7 +64,10 @@ export async function startStatistics(ctx: TransferContext): Promise<Subscriptio
     concurrency: 4,
   });
   // The notification service owns its stream: wait until it exists.
-  const presence = await consumeWhenReady(ctx, presenceSpec(prefix), (msg) => countPresence(ctx, msg));
+  const presence = await consumeWhenReady(ctx, presenceSpec(prefix), (msg) => countPresence(ctx, msg), {
+    concurrency: 4,
+    what: 'connection statistics',
+  });
   return [traffic, presence];
 }
 
@@ -203,41 +206,4 @@ export async function countPresence(ctx: TransferContext, msg: BusMessage): Prom
         }
       }
     });
-}
-
-async function consumeWhenReady(
-  ctx: TransferContext,
-  spec: ConsumerSpec,
-  handler: (msg: BusMessage) => Promise<void>,
-): Promise<Subscription> {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Subscription | undefined;
-  let failures = 0;
-  const attempt = async (): Promise<void> => {
-    if (stopped) return;
-    try {
-      const subscription = await ctx.bus.consume(spec, handler, { concurrency: 4 });
-      if (stopped) await subscription.stop();
-      else current = subscription;
-    } catch (err) {
-      if (stopped) return;
-      failures++;
-      const log = failures === 5 ? ctx.logger.warn.bind(ctx.logger) : ctx.logger.debug.bind(ctx.logger);
-      log(
-        { err, stream: spec.stream },
-        'connection statistics not followed yet (is the notification service up?)',
-      );
-      timer = setTimeout(() => void attempt(), RETRY_MS);
-      timer.unref();
-    }
-  };
-  await attempt();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await current?.stop();
-    },
-  };
 }
